@@ -1,0 +1,123 @@
+"""The one small interface every base-codec adapter implements, plus the registry.
+
+Adapters live in one module per codec family and register themselves on import,
+the way Pillow plugins do; callers only ever use :func:`get_codec`.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Union
+
+import numpy as np
+from PIL import Image
+
+
+class DiracError(Exception):
+    """Root of every error the project raises on purpose: the message is for the user."""
+
+
+class CodecError(DiracError):
+    """A base codec could not encode or decode: names the input and what is wrong."""
+
+
+@dataclass(frozen=True)
+class RateInfo:
+    """How hard the base codec compressed: family, native rate value, bits per pixel."""
+
+    family: str
+    value: Optional[float] = None  # JPEG quality, QP, neural quality index; None if unknown
+    bpp: Optional[float] = None
+
+
+@dataclass
+class Decoded:
+    """A decoded image (HxWx3 uint8 RGB, or HxW uint8 grey) and its rate."""
+
+    image: np.ndarray
+    rate: RateInfo
+
+
+ImageLike = Union[np.ndarray, Image.Image]
+
+
+def as_uint8_array(image: ImageLike) -> np.ndarray:
+    """Normalise a PIL image or array to HxW (grey) or HxWx3 (RGB) uint8."""
+    if isinstance(image, Image.Image):
+        if image.mode not in ("L", "RGB"):
+            image = image.convert("RGB")
+        image = np.asarray(image)
+    if not isinstance(image, np.ndarray):
+        raise CodecError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise CodecError(f"expected uint8 pixels, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise CodecError(f"expected an HxW or HxWx3 image, got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise CodecError(f"image is empty (shape {image.shape})")
+    return np.ascontiguousarray(image)
+
+
+class BaseCodec(abc.ABC):
+    """Encode an image at a rate setting to real bytes; decode bytes to pixels + RateInfo."""
+
+    name: str = ""
+
+    def can_encode(self) -> bool:
+        """Whether this machine can encode with this codec (an encoder may be external)."""
+        return True
+
+    def can_decode(self) -> bool:
+        return True
+
+    @abc.abstractmethod
+    def encode(self, image: ImageLike, **rate) -> bytes:
+        """Compress ``image``; rate keywords are codec specific (``quality=``, ``qp=``)."""
+
+    @abc.abstractmethod
+    def decode(self, data: bytes) -> Decoded:
+        """Decompress ``data`` to an image and the rate it was coded at."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def sniff(data: bytes) -> bool:
+        """True when ``data`` looks like this family's bitstream (magic numbers / start codes)."""
+
+
+_REGISTRY: Dict[str, Callable[[], BaseCodec]] = {}
+
+
+def register(name: str, factory: Callable[[], BaseCodec]) -> None:
+    """Make ``get_codec(name)`` return ``factory()``; adapters call this on import."""
+    _REGISTRY[name] = factory
+
+
+def get_codec(name: str, **kwargs) -> BaseCodec:
+    """The adapter registered under ``name`` (``jpeg``, ``hevc``, ``vvc``, ``neural``)."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise CodecError(f"unknown codec {name!r}; known codecs: {', '.join(sorted(_REGISTRY))}") from None
+    return factory(**kwargs)
+
+
+def available() -> Dict[str, Dict[str, bool]]:
+    """Every registered codec and whether it can encode / decode on this machine."""
+    result = {}
+    for name in sorted(_REGISTRY):
+        codec = _REGISTRY[name]()
+        result[name] = {"encode": codec.can_encode(), "decode": codec.can_decode()}
+    return result
+
+
+def sniff(data: bytes) -> str:
+    """The codec family of ``data``, detected from its leading bytes."""
+    if not data:
+        raise CodecError("input is empty (0 bytes)")
+    for name in sorted(_REGISTRY):
+        codec_cls = type(_REGISTRY[name]())
+        if codec_cls.sniff(data):
+            return name
+    raise CodecError("unrecognised data: not a JPEG, HEVC, VVC or dirac-neural bitstream")

@@ -1,0 +1,101 @@
+"""JPEG through libjpeg-turbo (Pillow): encode at an IJG quality, decode with the quality
+recovered from the file's quantisation tables."""
+from __future__ import annotations
+
+import io
+import warnings
+from functools import lru_cache
+from typing import Dict, List, Optional
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_uint8_array, register
+
+SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
+MAX_PIXELS = 256_000_000  # decompression-bomb guard: 16k x 16k
+
+
+@lru_cache(maxsize=None)
+def _ijg_tables() -> Dict[int, List[List[int]]]:
+    """The tables libjpeg writes at each quality 1..100, read back in Pillow's order."""
+    tile = Image.new("RGB", (16, 16))
+    tables = {}
+    for quality in range(1, 101):
+        buf = io.BytesIO()
+        tile.save(buf, format="JPEG", quality=quality)
+        with Image.open(buf) as im:
+            tables[quality] = [list(im.quantization[k]) for k in sorted(im.quantization)]
+    return tables
+
+
+def estimate_quality(quantization: Dict[int, List[int]]) -> Optional[int]:
+    """IJG quality factor of a set of quantisation tables.
+
+    Exact for any table set libjpeg writes at quality 1..100; otherwise the quality whose
+    tables are closest in log-ratio (a best estimate for other encoders' tables).
+    """
+    if not quantization:
+        return None
+    tables = [np.asarray(quantization[k], dtype=np.float64) for k in sorted(quantization)][:2]
+    best, best_err = None, np.inf
+    for quality, reference in _ijg_tables().items():
+        ref = [np.asarray(t, dtype=np.float64) for t in reference][: len(tables)]
+        if all(t.shape == r.shape and np.array_equal(t, r) for t, r in zip(tables, ref)):
+            return quality
+        err = sum(float(np.mean(np.log(t / r) ** 2)) for t, r in zip(tables, ref) if t.shape == r.shape)
+        if err < best_err:
+            best, best_err = quality, err
+    return best
+
+
+class JpegCodec(BaseCodec):
+    """Baseline/progressive JPEG, colour (4:2:0, 4:2:2, 4:4:4) or grey."""
+
+    name = "jpeg"
+
+    def encode(self, image: ImageLike, quality: int = 75, subsampling: str = "4:2:0") -> bytes:
+        pixels = as_uint8_array(image)
+        if not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+            raise CodecError(f"JPEG quality must be an integer in 1..100, got {quality!r}")
+        if subsampling not in SUBSAMPLING:
+            raise CodecError(f"JPEG subsampling must be one of {sorted(SUBSAMPLING)}, got {subsampling!r}")
+        if max(pixels.shape[:2]) > 65500:
+            raise CodecError(f"image {pixels.shape[1]}x{pixels.shape[0]} exceeds JPEG's 65500 px limit")
+        buf = io.BytesIO()
+        options = {} if pixels.ndim == 2 else {"subsampling": SUBSAMPLING[subsampling]}
+        Image.fromarray(pixels).save(buf, format="JPEG", quality=int(quality), **options)
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> Decoded:
+        if not data:
+            raise CodecError("JPEG data is empty (0 bytes)")
+        if not self.sniff(data):
+            raise CodecError("not a JPEG: missing the FF D8 FF start-of-image marker")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data)) as im:
+                    if im.width * im.height > MAX_PIXELS:
+                        raise CodecError(
+                            f"JPEG declares {im.width}x{im.height} pixels, above the {MAX_PIXELS:,} pixel limit"
+                        )
+                    quality = estimate_quality(getattr(im, "quantization", None) or {})
+                    im.load()
+                    im = ImageOps.exif_transpose(im)
+                    if im.mode not in ("L", "RGB"):
+                        im = im.convert("RGB")  # CMYK / YCCK (Adobe) and others
+                    pixels = np.asarray(im)
+        except CodecError:
+            raise
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise CodecError(f"corrupt or truncated JPEG: {exc}") from None
+        bpp = len(data) * 8.0 / (pixels.shape[0] * pixels.shape[1])
+        return Decoded(pixels, RateInfo("jpeg", quality, bpp))
+
+    @staticmethod
+    def sniff(data: bytes) -> bool:
+        return data[:3] == b"\xff\xd8\xff"
+
+
+register("jpeg", JpegCodec)
