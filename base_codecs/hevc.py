@@ -1,0 +1,108 @@
+"""HEVC (H.265): still images encoded intra at a fixed QP with libx265 through PyAV; raw
+Annex-B streams and HEVC tracks in MP4/MKV decoded with FFmpeg's decoder."""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+
+from .core import BaseCodec, CodecError, Decoded, ImageLike, as_uint8_array, register
+from .video import Source, annexb_nal_header, decode_still, fill_frame, is_container, rgb_to_ycbcr
+from .video import iter_frames as _iter_frames
+
+PIXEL_FORMATS = {"4:2:0": "yuv420p", "4:4:4": "yuv444p"}
+PARAMETER_SET_TYPES = {32, 33, 34, 35, 39}  # VPS, SPS, PPS, AUD, prefix SEI: how streams start
+RAW_SUFFIXES = {".265", ".hevc", ".h265"}
+# One intra picture at exactly `qp` (ipratio=1: x265 would otherwise code I slices ~3 QP lower;
+# no info SEI: its ~2 kB of settings text would inflate bpp),
+# full-range BT.601 centre-sited chroma signalled in the VUI, as rgb_to_ycbcr writes it.
+X265_PARAMS = (
+    "qp={qp}:ipratio=1:keyint=1:frame-threads=1:info=0:log-level=error:"
+    "range=full:colormatrix=bt470bg:colorprim=bt709:transfer=iec61966-2-1:chromaloc=1"
+)
+
+
+def _raw_hevc(data: bytes) -> bool:
+    """Annex-B start code, then an HEVC NAL header of a parameter set / AUD / SEI, layer 0."""
+    header = annexb_nal_header(data)
+    if header is None:
+        return False
+    nal_type, layer = (header[0] >> 1) & 0x3F, ((header[0] & 1) << 5) | (header[1] >> 3)
+    return header[0] & 0x80 == 0 and nal_type in PARAMETER_SET_TYPES and layer == 0 and header[1] & 7 > 0
+
+
+def _container_codec(data: bytes) -> Optional[str]:
+    """Codec name of the first video track of an MP4/MKV, or None when it cannot be read."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            return container.streams.video[0].codec_context.name if container.streams.video else None
+    except av.error.FFmpegError:
+        return None
+
+
+def iter_frames(source: Source) -> Iterator[np.ndarray]:
+    """Every picture of an HEVC video (raw .265/.hevc, or an MP4/MKV; bytes or a path) as RGB
+    (or grey for a monochrome stream) uint8 arrays."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        fmt, what = ("hevc" if _raw_hevc(bytes(source)) else None), "HEVC video"
+    else:
+        fmt = "hevc" if Path(source).suffix.lower() in RAW_SUFFIXES else None
+        what = f"HEVC video {os.fspath(source)!r}"
+    return _iter_frames(source, fmt, what)
+
+
+class HevcCodec(BaseCodec):
+    """HEVC intra stills (8-bit, 4:2:0 / 4:4:4, grey as 4:0:0); decodes any HEVC stream."""
+
+    name = "hevc"
+
+    def can_encode(self) -> bool:
+        import av
+
+        return "libx265" in av.codecs_available
+
+    def encode(self, image: ImageLike, qp: int = 32, subsampling: str = "4:2:0") -> bytes:
+        import av
+
+        pixels = as_uint8_array(image)
+        if not isinstance(qp, (int, np.integer)) or not 0 <= qp <= 51:
+            raise CodecError(f"HEVC qp must be an integer in 0..51, got {qp!r}")
+        if not self.can_encode():
+            raise CodecError("HEVC encoding needs FFmpeg with libx265, which this PyAV build lacks")
+        planes = rgb_to_ycbcr(pixels, subsampling)
+        pix_fmt = "gray" if pixels.ndim == 2 else PIXEL_FORMATS[subsampling]
+        height, width = pixels.shape[:2]
+        buf = io.BytesIO()
+        with av.open(buf, "w", format="hevc") as container:
+            stream = container.add_stream("libx265", rate=1)
+            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            stream.codec_context.options = {"x265-params": X265_PARAMS.format(qp=int(qp))}
+            frame = fill_frame(av.VideoFrame(width, height, pix_fmt), planes)
+            for packet in list(stream.encode(frame)) + list(stream.encode(None)):
+                container.mux(packet)
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> Decoded:
+        """The first picture; ``rate.value`` is its coded slice QP, ``rate.bpp`` per picture."""
+        if data and _raw_hevc(data):
+            return decode_still(data, "hevc", self.name, "HEVC stream")
+        if data and is_container(data):
+            codec = _container_codec(data)
+            if codec != "hevc":
+                raise CodecError(f"the MP4/MKV container holds {codec or 'no readable'} video, not HEVC")
+            return decode_still(data, None, self.name, "HEVC track")
+        if not data:
+            raise CodecError("HEVC data is empty (0 bytes)")
+        raise CodecError("not HEVC: neither an Annex-B stream starting with a VPS/SPS/PPS/AUD/SEI nor an MP4/MKV")
+
+    @staticmethod
+    def sniff(data: bytes) -> bool:
+        return _raw_hevc(data) or (is_container(data) and _container_codec(data) == "hevc")
+
+
+register("hevc", HevcCodec)

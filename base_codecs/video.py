@@ -1,0 +1,242 @@
+"""PyAV plumbing shared by the HEVC and VVC adapters: Annex-B NAL headers, colour conversion
+that honours the stream's matrix, range and bit depth, still and video decoding, coded QP.
+
+Colour is converted here in numpy rather than by swscale so that the maths is explicit and
+testable: H.273 matrices, full or limited range, any bit depth, centre-sited chroma (as JPEG and
+our encoders write it) upsampled bilinearly.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Sequence, Union
+
+import numpy as np
+
+from .core import CodecError, Decoded, RateInfo
+
+Source = Union[bytes, str, os.PathLike]
+
+# H.273 MatrixCoefficients -> (Kr, Kb), as FFmpeg's AVColorSpace numbers them.
+MATRICES = {
+    1: (0.2126, 0.0722),  # BT.709
+    4: (0.30, 0.11),  # FCC
+    5: (0.299, 0.114),  # BT.470BG (BT.601 625)
+    6: (0.299, 0.114),  # SMPTE 170M (BT.601 525)
+    7: (0.212, 0.087),  # SMPTE 240M
+    9: (0.2627, 0.0593),  # BT.2020 non-constant luminance
+}
+MATRIX_RGB, MATRIX_UNSPECIFIED = 0, 2
+RANGE_LIMITED, RANGE_FULL = 1, 2  # AVCOL_RANGE_MPEG, AVCOL_RANGE_JPEG
+BT601 = MATRICES[5]
+
+
+def annexb_nal_header(data: bytes) -> Optional[bytes]:
+    """The two bytes after the first Annex-B start code (00 00 01 after >= 2 zero bytes)."""
+    body = data[:64].lstrip(b"\x00")
+    zeros = min(len(data), 64) - len(body)
+    if zeros < 2 or len(body) < 3 or body[0] != 1:
+        return None
+    return body[1:3]
+
+
+def is_container(data: bytes) -> bool:
+    """MP4/MOV (``ftyp`` box) or Matroska/WebM (EBML magic)."""
+    return data[4:8] == b"ftyp" or data[:4] == b"\x1a\x45\xdf\xa3"
+
+
+def _kr_kb(colorspace: int, height: int):
+    if colorspace == MATRIX_UNSPECIFIED:  # common practice: SD is BT.601, HD is BT.709
+        return MATRICES[1] if height >= 720 else BT601
+    try:
+        return MATRICES[colorspace]
+    except KeyError:
+        raise CodecError(f"unsupported colour matrix (H.273 MatrixCoefficients {colorspace})") from None
+
+
+def _upsample2(plane: np.ndarray, axis: int) -> np.ndarray:
+    """Double ``plane`` along ``axis``: bilinear for centre-sited samples, edges clamped."""
+    n = plane.shape[axis]
+    index = np.arange(n)
+    prev = np.take(plane, np.maximum(index - 1, 0), axis=axis)
+    following = np.take(plane, np.minimum(index + 1, n - 1), axis=axis)
+    pair = np.stack([0.75 * plane + 0.25 * prev, 0.75 * plane + 0.25 * following], axis=axis + 1)
+    shape = list(plane.shape)
+    shape[axis] *= 2
+    return pair.reshape(shape)
+
+
+def _plane(frame, index: int) -> np.ndarray:
+    plane = frame.planes[index]
+    dtype = np.dtype(np.uint8) if frame.format.components[0].bits <= 8 else np.dtype("<u2")
+    if frame.format.name.endswith("be"):
+        dtype = dtype.newbyteorder(">")
+    rows = np.frombuffer(plane, dtype=dtype).reshape(-1, plane.line_size // dtype.itemsize)
+    return rows[: plane.height, : plane.width].astype(np.float32)
+
+
+def _to_full_size(chroma: np.ndarray, height: int, width: int) -> np.ndarray:
+    for axis, size in ((0, height), (1, width)):
+        while chroma.shape[axis] < size:
+            chroma = _upsample2(chroma, axis)
+    return chroma[:height, :width]
+
+
+def _quantise(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
+
+
+def frame_to_array(frame) -> np.ndarray:
+    """A decoded PyAV frame as uint8: HxW for a monochrome stream, else HxWx3 RGB.
+
+    Honours the frame's matrix, range and bit depth. Full range at n bits is read as the
+    8-bit scale shifted left by n-8 (what encoders and FFmpeg's swscale do).
+    """
+    name = frame.format.name
+    if not (name.startswith(("yuv", "gray", "gbrp")) and len(frame.planes) in (1, 3, 4)):
+        return frame.to_ndarray(format="rgb24")  # packed/semi-planar formats: let swscale convert
+    rgb_planes = name.startswith("gbrp")
+    full = name.startswith("yuvj") or frame.color_range == RANGE_FULL or (rgb_planes and frame.color_range != RANGE_LIMITED)
+    scale = float(1 << (frame.format.components[0].bits - 8))
+    # Normalise to [0, 1] for luma-like samples and [-0.5, 0.5] for colour differences.
+    offset, span = (0.0, 255.0) if full else (16.0, 219.0)
+    first = (_plane(frame, 0) / scale - offset) / span
+    if len(frame.planes) == 1:
+        return _quantise(first)
+    height, width = first.shape
+    second, third = (_to_full_size(_plane(frame, i) / scale, height, width) for i in (1, 2))
+    if rgb_planes or frame.colorspace == MATRIX_RGB:  # G, B, R in plane order
+        blue, red = ((p - offset) / span for p in (second, third))
+        return _quantise(np.stack([red, first, blue], axis=-1))
+    cb, cr = ((p - 128.0) / (255.0 if full else 224.0) for p in (second, third))
+    kr, kb = _kr_kb(frame.colorspace, height)
+    red = first + 2.0 * (1.0 - kr) * cr
+    blue = first + 2.0 * (1.0 - kb) * cb
+    green = (first - kr * red - kb * blue) / (1.0 - kr - kb)
+    return _quantise(np.stack([red, green, blue], axis=-1))
+
+
+def rgb_to_ycbcr(pixels: np.ndarray, subsampling: str = "4:2:0") -> List[np.ndarray]:
+    """Full-range BT.601 ("JFIF") uint8 planes of an RGB or grey image: [Y] or [Y, Cb, Cr].
+
+    4:2:0 chroma is the mean of each 2x2 block (centre-sited); dimensions must then be even.
+    """
+    if pixels.ndim == 2:
+        return [pixels]
+    if subsampling not in ("4:2:0", "4:4:4"):
+        raise CodecError(f"chroma subsampling must be '4:2:0' or '4:4:4', got {subsampling!r}")
+    height, width = pixels.shape[:2]
+    if subsampling == "4:2:0" and (height % 2 or width % 2):
+        raise CodecError(
+            f"4:2:0 needs even dimensions, the image is {width}x{height}: crop it or use subsampling='4:4:4'"
+        )
+    rgb = pixels.astype(np.float64)
+    kr, kb = BT601
+    luma = rgb @ np.array([kr, 1.0 - kr - kb, kb])
+    chroma = [(rgb[..., 2] - luma) / (2.0 * (1.0 - kb)), (rgb[..., 0] - luma) / (2.0 * (1.0 - kr))]
+    if subsampling == "4:2:0":
+        chroma = [c.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3)) for c in chroma]
+    planes = [luma] + [c + 128.0 for c in chroma]
+    return [np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in planes]
+
+
+def fill_frame(frame, planes: Sequence[np.ndarray]):
+    """Copy planes (uint8, or uint16 for high bit depths) into a freshly allocated PyAV frame,
+    respecting its line padding."""
+    for plane, values in zip(frame.planes, planes):
+        rows = np.zeros((plane.buffer_size // plane.line_size, plane.line_size // values.itemsize), values.dtype)
+        rows[: values.shape[0], : values.shape[1]] = values
+        plane.update(rows)
+    return frame
+
+
+@contextmanager
+def _av_errors(what: str):
+    """Turn PyAV/FFmpeg exceptions into a CodecError that names the input."""
+    import av
+
+    try:
+        yield
+    except av.error.FFmpegError as exc:
+        raise CodecError(f"cannot decode {what} (truncated, corrupt or unsupported): {exc}") from None
+
+
+def _open(source: Source, fmt: Optional[str], what: str):
+    import av
+
+    target = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else os.fspath(source)
+    if isinstance(target, str) and not os.path.isfile(target):
+        raise CodecError(f"{what}: no such file")
+    container = av.open(target, format=fmt)
+    if not container.streams.video:
+        container.close()
+        raise CodecError(f"{what} holds no video stream")
+    return container, container.streams.video[0]
+
+
+_TRACE_LINE = re.compile(r"^\s*\d+\s+(\w+)\s+[01]+ = (-?\d+)\s*$")
+_SLICE_QP = re.compile(r"\b(slice|sh)_qp_delta\b")
+
+
+def _coded_qp(stream, packets) -> Optional[int]:
+    """Luma QP of the first slice (26 + init_qp_minus26 [+ ph_qp_delta] + slice QP delta).
+
+    Read with FFmpeg's own header parser (the trace_headers bitstream filter), which knows
+    HEVC and VVC; None when no slice header is found.
+    """
+    import av.logging
+    from av.bitstream import BitStreamFilterContext
+
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.INFO)  # trace_headers logs every syntax element at INFO
+    try:
+        with av.logging.Capture() as lines:
+            tracer = BitStreamFilterContext("trace_headers", stream)
+            for packet in packets:
+                tracer.filter(packet)
+                if any(_SLICE_QP.search(line[2]) for line in lines):
+                    break
+    finally:
+        av.logging.set_level(previous)
+    init, delta = None, 0
+    for _, _, text in lines:
+        match = _TRACE_LINE.match(text)
+        if not match:
+            continue
+        name, value = match.group(1), int(match.group(2))
+        if name.endswith("init_qp_minus26"):
+            init = value
+        elif name == "ph_qp_delta":
+            delta += value
+        elif _SLICE_QP.fullmatch(name) and init is not None:
+            return 26 + init + delta + value
+    return None
+
+
+def decode_still(data: bytes, fmt: Optional[str], family: str, what: str) -> Decoded:
+    """Decode the first picture of ``data``; bpp averages the coded pictures' packets."""
+    if not data:
+        raise CodecError(f"{what} data is empty (0 bytes)")
+    with _av_errors(what):
+        container, stream = _open(data, fmt, what)
+        with container:
+            packets = [packet for packet in container.demux(stream) if packet.size]
+            coded_bytes = sum(packet.size for packet in packets)
+            frame = next((f for packet in packets + [None] for f in stream.decode(packet)), None)
+            if frame is None:
+                raise CodecError(f"{what} holds no decodable picture ({len(data)} bytes): truncated or corrupt")
+            qp = _coded_qp(stream, packets)
+        image = frame_to_array(frame)
+    bpp = coded_bytes * 8.0 / (len(packets) * frame.width * frame.height)
+    return Decoded(image, RateInfo(family, qp, bpp))
+
+
+def iter_frames(source: Source, fmt: Optional[str] = None, what: str = "video") -> Iterator[np.ndarray]:
+    """Decoded pictures of a stream or container (bytes or a path), each as frame_to_array does."""
+    with _av_errors(what):
+        container, stream = _open(source, fmt, what)
+        with container:
+            for frame in container.decode(stream):
+                yield frame_to_array(frame)

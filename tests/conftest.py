@@ -1,0 +1,54 @@
+"""Shared test fixtures: the ../shared data folder (skipped when absent), small synthetic images
+and a PSNR helper."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``$DIRAC_SHARED`` or the ``shared`` folder beside the checkout; skips the test if absent."""
+    configured = os.environ.get("DIRAC_SHARED")
+    path = Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared"
+    if not (path / "datasets").is_dir():
+        pytest.skip(f"shared data not found at {path} (set DIRAC_SHARED to the folder holding datasets/)")
+    return path
+
+
+def _smooth_rgb(height: int, width: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    channels = [
+        128 + 100 * np.sin(xx / 17.0 + yy / 41.0),
+        128 + 100 * np.cos(yy / 13.0),
+        128 + 80 * np.sin((xx + yy) / 23.0),
+    ]
+    return np.clip(np.rint(np.stack(channels, axis=-1)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def smooth_rgb() -> np.ndarray:
+    """A 96x128 RGB image of smooth gradients: codecs reproduce it well at high rates."""
+    return _smooth_rgb(96, 128)
+
+
+@pytest.fixture
+def textured_rgb() -> np.ndarray:
+    """A 96x128 RGB image with seeded noise on top of gradients (fine chroma and luma detail)."""
+    noise = np.random.default_rng(1234).normal(0, 25, (96, 128, 3))
+    return np.clip(_smooth_rgb(96, 128) + noise, 0, 255).astype(np.uint8)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    assert a.shape == b.shape, (a.shape, b.shape)
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@pytest.fixture
+def psnr():
+    """PSNR in dB of two uint8 images of the same shape."""
+    return _psnr
