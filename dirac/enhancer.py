@@ -1,0 +1,117 @@
+"""``Enhancer``: the user-facing API. Arrays, PIL images, torch tensors or raw codec bytes in,
+the same kind out; thin glue over :class:`DiracPipeline` and ``base_codecs``."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from PIL import Image
+
+import base_codecs
+from base_codecs import DiracError
+
+from .pipeline import DiracPipeline
+
+ImageInput = Union[np.ndarray, Image.Image, torch.Tensor]
+
+
+def default_weights(codec: str = "jpeg") -> Path:
+    """Shipped weights for ``codec``: ``$DIRAC_WEIGHTS/<codec>`` or the repository's ``weights/``."""
+    root = Path(os.environ.get("DIRAC_WEIGHTS", Path(__file__).resolve().parents[1] / "weights"))
+    return root / codec
+
+
+def _load_pipeline(path: Path) -> DiracPipeline:
+    if not (path / "model_index.json").is_file():
+        raise DiracError(f"no dirac weights at {path} (model_index.json missing); pass --weights DIR")
+    try:
+        return DiracPipeline.from_pretrained(str(path))
+    except Exception as exc:  # diffusers raises many types for a damaged folder
+        raise DiracError(f"weights at {path} are corrupt or incomplete: {exc}") from None
+
+
+class Enhancer:
+    """Enhances base-codec decodes with a trained residual diffusion model.
+
+    Stateless between calls: one instance may serve many threads.
+    """
+
+    def __init__(self, pipeline: DiracPipeline, device: Union[str, torch.device] = "cpu"):
+        self.device = torch.device(device)
+        self.pipeline = pipeline.to(self.device)
+        self.pipeline.model.eval().to(memory_format=torch.channels_last)
+        self.pipeline.set_progress_bar_config(disable=True)
+
+    @classmethod
+    def from_pretrained(cls, path: Union[str, Path, None] = None, device: Union[str, torch.device] = "cpu") -> "Enhancer":
+        """Load weights saved with ``save_pretrained`` (default: the shipped JPEG model)."""
+        return cls(_load_pipeline(Path(path) if path is not None else default_weights()), device)
+
+    @property
+    def codec(self) -> str:
+        """The codec family these weights were trained for."""
+        return self.pipeline.model.config.codec
+
+    def enhance(
+        self,
+        image: ImageInput,
+        rate: float,
+        realism: float = 0.0,
+        steps: int = 20,
+        seed: Optional[int] = None,
+        tile: int = 512,
+        overlap: int = 32,
+        progress: bool = False,
+    ) -> ImageInput:
+        """Enhance ``image`` (the base decode) coded at native ``rate`` (e.g. JPEG quality).
+
+        numpy uint8 HxW/HxWx3 and PIL images come back as the same type; torch tensors in
+        [0, 1] (CxHxW or BxCxHxW) come back as float tensors on their own device.
+        """
+        batch, restore = self._to_batch(image)
+        generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
+        out = self.pipeline(
+            batch.to(self.device), rate, realism=realism, steps=steps, generator=generator,
+            tile=tile, overlap=overlap, progress=progress,
+        )
+        return restore(out)
+
+    def enhance_bytes(self, data: bytes, rate: Optional[float] = None, **options) -> np.ndarray:
+        """Decode ``data`` with its base codec (family sniffed, rate read from the data) and enhance."""
+        decoded = self.decode(data)
+        rate = decoded.rate.value if rate is None else rate
+        if rate is None:
+            raise DiracError(f"the {decoded.rate.family} data does not say its rate; pass rate=")
+        return self.enhance(decoded.image, rate, **options)
+
+    def decode(self, data: bytes) -> base_codecs.Decoded:
+        """The base decode of ``data``, checked against the codec these weights serve."""
+        family = base_codecs.sniff(data)
+        if family != self.codec:
+            raise DiracError(f"input is {family} but these weights enhance {self.codec}; pass matching --weights")
+        return base_codecs.get_codec(family).decode(data)
+
+    @staticmethod
+    def _to_batch(image: ImageInput):
+        """A Bx{1,3}xHxW float batch in [0, 1] and a function turning the output back."""
+        if isinstance(image, torch.Tensor):
+            if image.ndim not in (3, 4) or not image.is_floating_point():
+                raise DiracError(f"tensor input must be float CxHxW or BxCxHxW in [0, 1], got {tuple(image.shape)} {image.dtype}")
+            device = image.device
+            batch = image if image.ndim == 4 else image[None]
+            return batch.float(), lambda out: (out if image.ndim == 4 else out[0]).to(device, image.dtype)
+        as_pil = isinstance(image, Image.Image)
+        array = base_codecs.as_uint8_array(image)
+        grey = array.ndim == 2
+        tensor = torch.from_numpy(array.copy()).float().div_(255)
+        tensor = tensor[None, None] if grey else tensor.permute(2, 0, 1)[None]
+
+        def restore(out: torch.Tensor):
+            pixels = out[0].mul(255).round_().clamp_(0, 255).to(torch.uint8).cpu()
+            pixels = pixels[0].numpy() if grey else pixels.permute(1, 2, 0).numpy()
+            return Image.fromarray(pixels) if as_pil else pixels
+
+        return tensor, restore

@@ -1,0 +1,80 @@
+"""Late-start residual sampling with rate-dependent thresholding and the realism dial.
+
+The first call sees a zero residual at ``t_start`` and returns the one-call (MMSE) estimate;
+later calls follow a stochastic DDPM trajectory that starts from the forward process around
+that estimate. After ``k = max(1, round(realism * steps))`` calls, the current clean-residual
+prediction is the answer, so realism 0 is one deterministic call and realism 1 the full path.
+"""
+from __future__ import annotations
+
+from typing import Callable, List, Optional
+
+import torch
+from diffusers import DDPMScheduler
+
+from base_codecs import DiracError
+
+Denoiser = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def make_scheduler(num_train_timesteps: int = 1000) -> DDPMScheduler:
+    """The scheduler the model is trained for: cosine betas, clean-sample prediction."""
+    return DDPMScheduler(
+        num_train_timesteps=num_train_timesteps,
+        beta_schedule="squaredcos_cap_v2",
+        prediction_type="sample",
+        clip_sample=False,
+        variance_type="fixed_small",
+    )
+
+
+def calls_for(realism: float, steps: int) -> int:
+    """Network calls the dial asks for: k = max(1, round(realism * steps))."""
+    if not 0.0 <= realism <= 1.0:
+        raise DiracError(f"realism must be in [0, 1], got {realism}")
+    if steps < 1:
+        raise DiracError(f"steps must be at least 1, got {steps}")
+    return max(1, round(realism * steps))
+
+
+def late_start_timesteps(t_start: int, steps: int) -> List[int]:
+    """``steps`` evenly spaced, strictly decreasing timesteps from ``t_start`` towards 0."""
+    if steps > t_start:
+        raise DiracError(f"{steps} steps do not fit below t_start={t_start}")
+    return [round(t_start * (steps - i) / steps) for i in range(steps)]
+
+
+def sample_residual(
+    denoise: Denoiser,
+    shape: torch.Size,
+    scheduler: DDPMScheduler,
+    t_start: int,
+    steps: int,
+    realism: float,
+    tau: float,
+    generator: Optional[torch.Generator] = None,
+    device: torch.device | str = "cpu",
+    progress: Optional[Callable[[], None]] = None,
+) -> torch.Tensor:
+    """Run the dial's ``k`` calls of ``denoise(z_t, t) -> z_0`` and return the last z_0.
+
+    Every prediction is clipped to [-tau, tau] before it is used, whatever the network says.
+    """
+    calls = calls_for(realism, steps)
+    timesteps = late_start_timesteps(t_start, steps)
+    scheduler.set_timesteps(timesteps=timesteps, device=device)
+    alphas = scheduler.alphas_cumprod
+    z_t = torch.zeros(1, 1, 1, 1, device=device).expand(shape)  # zero residual, no memory
+    for i in range(calls):
+        z_0 = denoise(z_t, timesteps[i]).clamp_(-tau, tau)
+        if progress is not None:
+            progress()
+        if i == calls - 1:
+            break
+        if i == 0:  # forward process around the one-call estimate
+            a = alphas[timesteps[1]].item()
+            noise = torch.randn(shape, generator=generator, device=device)
+            z_t = a**0.5 * z_0 + (1 - a) ** 0.5 * noise
+        else:
+            z_t = scheduler.step(z_0, timesteps[i], z_t, generator=generator).prev_sample
+    return z_0

@@ -1,0 +1,62 @@
+"""Tiled application of a per-pixel network: bounded memory for any image size.
+
+Tiles start on a fixed grid (a multiple of the codec block size) and overlapping parts are
+blended with linear ramps, so seams vanish; an image that fits one tile is one plain call.
+"""
+from __future__ import annotations
+
+from typing import Callable, List
+
+import torch
+
+from base_codecs import DiracError
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> List[int]:
+    """Start offsets covering ``length`` with tiles of ``tile`` that overlap by >= ``overlap``."""
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+def _ramp(length: int, start: int, size: int, overlap: int, device) -> torch.Tensor:
+    """1-D blend weights of one tile: ramps where it meets a neighbour, flat elsewhere."""
+    w = torch.ones(size, device=device)
+    if overlap > 0:
+        ramp = (torch.arange(overlap, device=device, dtype=torch.float32) + 0.5) / overlap
+        if start > 0:
+            w[:overlap] = ramp
+        if start + size < length:
+            w[-overlap:] = ramp.flip(0)
+    return w
+
+
+def apply_tiled(
+    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    z_t: torch.Tensor,
+    x_tilde: torch.Tensor,
+    tile: int,
+    overlap: int,
+    multiple: int = 16,
+) -> torch.Tensor:
+    """``fn(z_t_tile, x_tilde_tile)`` over the whole image, blended. Shapes 1xCxHxW."""
+    if tile % multiple or overlap % multiple or not 0 <= overlap < tile:
+        raise DiracError(f"tile ({tile}) and overlap ({overlap}) must be multiples of {multiple}, overlap < tile")
+    _, channels, height, width = x_tilde.shape
+    ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    if len(ys) == 1 and len(xs) == 1:
+        return fn(z_t, x_tilde)
+    out = torch.zeros(1, channels, height, width, device=x_tilde.device)
+    total = torch.zeros(1, 1, height, width, device=x_tilde.device)
+    for y in ys:
+        th = min(tile, height)
+        wy = _ramp(height, y, th, overlap, x_tilde.device)
+        for x in xs:
+            tw = min(tile, width)
+            w = wy[:, None] * _ramp(width, x, tw, overlap, x_tilde.device)[None, :]
+            pred = fn(z_t[:, :, y : y + th, x : x + tw], x_tilde[:, :, y : y + th, x : x + tw])
+            out[:, :, y : y + th, x : x + tw] += pred * w
+            total[:, :, y : y + th, x : x + tw] += w
+    return out.div_(total)

@@ -1,0 +1,274 @@
+"""Training: residual diffusion with a one-call regression branch, EMA, resumable checkpoints.
+
+Each batch mixes two kinds of example. *Regression* examples see a zero residual at the
+rate's ``t_start`` (exactly what the first sampling call sees), so the realism-0 output is
+trained as an MMSE estimate. *Diffusion* examples see the forward process at a random
+t < t_start, which is what the later, stochastic calls see. The loss is MSE on the residual
+normalised by the rate's sigma, so every rate weighs alike. Runs through accelerate.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from diffusers.training_utils import EMAModel
+from tqdm.auto import tqdm
+
+from base_codecs import DiracError
+
+from .data import PatchSampler, find_images, load_image, rgb_to_y
+from .model import ResidualDenoiser
+from .pipeline import DiracPipeline
+from .rates import interpolate_stat, normalise_rate
+from .sampler import make_scheduler
+
+LOG_FIELDS = ["step", "seconds", "lr", "loss", "loss_regression", "loss_diffusion", "val_psnr_gain_db"]
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run; saved beside the weights."""
+
+    codec: str = "jpeg"
+    data: List[str] = field(default_factory=list)
+    out: str = "weights/jpeg"
+    steps: int = 20000
+    batch: int = 16
+    patch: int = 128
+    lr: float = 3e-4
+    min_lr: float = 2e-5
+    warmup: int = 200
+    regression_fraction: float = 0.5
+    ema_decay: float = 0.999
+    checkpoint_minutes: float = 5.0
+    val_every: int = 250
+    seed: int = 0
+    max_minutes: Optional[float] = None
+    model: dict = field(default_factory=dict)
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr`` at ``steps``."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def _mean_finite(values: List[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def split_validation(paths: List[Path], every: int = 20) -> tuple[List[Path], List[Path]]:
+    """Hold out every ``every``-th training image for validation (never a test set)."""
+    val = paths[::every]
+    return [p for p in paths if p not in val], val
+
+
+def to_tensor(batch: np.ndarray, device) -> torch.Tensor:
+    """BxHxWx3 uint8 -> Bx3xHxW float in [0, 1], channels-last."""
+    t = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float().div_(255)
+    return t.contiguous(memory_format=torch.channels_last)
+
+
+class Trainer:
+    """Owns model, EMA, optimiser, sampler and log; ``run()`` trains until done or out of time."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg, self.out = cfg, Path(cfg.out)
+        self.ckpt = self.out / "checkpoint" / "state.pt"
+        self.accelerator = Accelerator()
+        torch.manual_seed(cfg.seed + self.accelerator.process_index)
+        train_paths, val_paths = split_validation(find_images(cfg.data))
+        self.sampler = PatchSampler([load_image(p) for p in train_paths], cfg.codec, cfg.patch, cfg.seed + self.accelerator.process_index)
+        self.val = self._validation_set([load_image(p) for p in val_paths])
+        self.step, self.best = 0, -math.inf
+        if self.ckpt.exists():
+            state = torch.load(self.ckpt, map_location="cpu", weights_only=False)
+            self.model = ResidualDenoiser.from_config(state["model_config"])
+            self.model.load_state_dict(state["model"])
+            warm = False
+        elif (self.out / "model" / "config.json").exists():  # warm start from shipped weights
+            self.model, state, warm = ResidualDenoiser.from_pretrained(self.out / "model"), None, True
+            self.step = self._logged_steps()
+        else:
+            stats = self.sampler.residual_stats(per_rate=96)
+            self.model, state, warm = ResidualDenoiser(codec=cfg.codec, **stats, **cfg.model), None, False
+        self.model.to(memory_format=torch.channels_last)
+        self.ema = EMAModel(self.model.parameters(), decay=cfg.ema_decay)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=0.0)
+        if state is not None:
+            self.ema.load_state_dict(state["ema"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.step, self.best = state["step"], state["best"]
+            self.sampler.rng.bit_generator.state = state["sampler_rng"]
+            torch.set_rng_state(state["torch_rng"])
+        self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        self.scheduler = make_scheduler(self.unwrapped.config.num_train_timesteps)
+        self.pipeline_defaults = DiracPipeline(self.unwrapped, self.scheduler)
+        if warm:
+            self.best = self.validate(self.pipeline_defaults)
+
+    def _logged_steps(self) -> int:
+        """Steps already trained according to the log, so a warm start continues the LR schedule."""
+        path = self.out / "train_log.csv"
+        if not path.exists():
+            return 0
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        return int(rows[-1]["step"]) if rows else 0
+
+    @property
+    def unwrapped(self) -> ResidualDenoiser:
+        return self.accelerator.unwrap_model(self.model)
+
+    def _validation_set(self, images: List[np.ndarray]):
+        """Fixed degraded centre crops at a few rates: grey and colour, coarse and medium."""
+        sampler = PatchSampler(images, self.cfg.codec, 1, seed=1234)
+        rates = sampler.rates.grid()
+        crops = []
+        for im in images:
+            h, w = (min(256, s - s % 16) for s in im.shape[:2])
+            y0, x0 = (im.shape[0] - h) // 2, (im.shape[1] - w) // 2
+            crop = np.ascontiguousarray(im[y0 : y0 + h, x0 : x0 + w])
+            for rate in (rates[1], rates[len(rates) // 3]):
+                for grey in (True, False):
+                    c = crop if crop.ndim == 2 or not grey else rgb_to_y(crop)
+                    kwargs = sampler.rates.encode_kwargs(rate)
+                    crops.append((c, sampler.degrade(c, kwargs), rate))
+        return crops
+
+    def _noisy_inputs(self, z_0: torch.Tensor, rates: np.ndarray):
+        """Per-example timestep and model input z_t (zero for regression examples)."""
+        n = z_0.shape[0]
+        starts = torch.tensor([self.pipeline_defaults.t_start(normalise_rate(self.cfg.codec, r)) for r in rates])
+        regression = torch.rand(n) < self.cfg.regression_fraction
+        t = torch.minimum((torch.rand(n) * starts).long() + 1, starts - 1)
+        t = torch.where(regression, starts, t)
+        a = self.scheduler.alphas_cumprod[t].to(z_0.device).view(n, 1, 1, 1)
+        z_t = a.sqrt() * z_0 + (1 - a).sqrt() * torch.randn_like(z_0)
+        z_t = torch.where(regression.view(n, 1, 1, 1).to(z_0.device), torch.zeros_like(z_0), z_t)
+        return z_t, t, regression
+
+    def train_step(self) -> dict:
+        cfg, dev = self.cfg, self.accelerator.device
+        originals, decodes, rates = self.sampler.batch(cfg.batch)
+        x, x_tilde = to_tensor(originals, dev), to_tensor(decodes, dev)
+        sigma = torch.tensor([interpolate_stat(self.unwrapped.config.stats_rates, self.unwrapped.config.stats_sigma, r) for r in rates], device=dev)
+        z_0 = (x - x_tilde) / sigma.view(-1, 1, 1, 1).float()
+        z_t, t, regression = self._noisy_inputs(z_0, rates)
+        rate_unit = torch.tensor([normalise_rate(cfg.codec, r) for r in rates], device=dev)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, self.step)
+        pred = self.model(z_t.contiguous(memory_format=torch.channels_last), x_tilde * 2 - 1, t.to(dev), rate_unit)
+        per_example = (pred.float() - z_0).square().mean(dim=(1, 2, 3))
+        loss = per_example.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        self.accelerator.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.ema.step(self.unwrapped.parameters())
+        self.step += 1
+        reg = per_example[regression.to(dev)]
+        dif = per_example[~regression.to(dev)]
+        return {
+            "loss": loss.item(),
+            "loss_regression": reg.mean().item() if len(reg) else float("nan"),
+            "loss_diffusion": dif.mean().item() if len(dif) else float("nan"),
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
+
+    def ema_pipeline(self) -> DiracPipeline:
+        """A pipeline holding a copy of the model with the EMA weights."""
+        model = ResidualDenoiser.from_config(self.unwrapped.config)
+        model.load_state_dict(self.unwrapped.state_dict())
+        self.ema.copy_to(model.parameters())
+        return DiracPipeline(model.eval(), make_scheduler(model.config.num_train_timesteps))
+
+    def validate(self, pipe: DiracPipeline) -> float:
+        """Mean PSNR gain (dB) of the one-call output over the base decode on held-out crops."""
+        gains = []
+        for original, decoded, rate in self.val:
+            t = torch.from_numpy(decoded.copy()).float().div(255)
+            t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
+            out = pipe(t, rate).squeeze(0)
+            out = out[0] if decoded.ndim == 2 else out.permute(1, 2, 0)
+            enhanced = (out * 255).round().numpy()
+            mse_base = np.mean((original.astype(np.float64) - decoded) ** 2)
+            mse_out = np.mean((original.astype(np.float64) - enhanced) ** 2)
+            gains.append(10 * np.log10(mse_base / max(mse_out, 1e-10)))
+        return float(np.mean(gains))
+
+    def save_checkpoint(self) -> None:
+        self.ckpt.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.ckpt.with_suffix(".tmp")
+        torch.save(
+            {
+                "model_config": dict(self.unwrapped.config),
+                "model": self.unwrapped.state_dict(),
+                "ema": self.ema.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "step": self.step,
+                "best": self.best,
+                "sampler_rng": self.sampler.rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+            },
+            tmp,
+        )
+        tmp.replace(self.ckpt)
+
+    def _log(self, row: dict) -> None:
+        path = self.out / "train_log.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow({k: row.get(k, "") for k in LOG_FIELDS})
+
+    def run(self) -> float:
+        """Train to ``cfg.steps`` (or ``max_minutes``); returns the best validation gain."""
+        cfg, main = self.cfg, self.accelerator.is_main_process
+        self.out.mkdir(parents=True, exist_ok=True)
+        if main:
+            (self.out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        start = last_ckpt = time.time()
+        window: List[dict] = []
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", disable=not main)
+        while self.step < cfg.steps:
+            window.append(self.train_step())
+            bar.update(1)
+            out_of_time = cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
+            if not main:
+                if out_of_time:
+                    break
+                continue
+            row = {}
+            if self.step % 20 == 0:
+                row = {k: _mean_finite([w[k] for w in window]) for k in window[0]}
+                bar.set_postfix(loss=f"{row['loss']:.4f}")
+                window = []
+            if self.step % cfg.val_every == 0 or self.step == cfg.steps or out_of_time:
+                pipe = self.ema_pipeline()
+                row["val_psnr_gain_db"] = gain = self.validate(pipe)
+                if gain > self.best:
+                    self.best = gain
+                    pipe.save_pretrained(self.out)
+            if row:
+                self._log({"step": self.step, "seconds": round(time.time() - start, 1), **row})
+            if time.time() - last_ckpt > cfg.checkpoint_minutes * 60 or self.step == cfg.steps or out_of_time:
+                self.save_checkpoint()
+                last_ckpt = time.time()
+            if out_of_time:
+                break
+        bar.close()
+        return self.best

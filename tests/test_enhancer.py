@@ -1,0 +1,93 @@
+"""The pipeline and the Enhancer API on a tiny randomly initialised model."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import base_codecs
+from dirac import DiracError, DiracPipeline, Enhancer, ResidualDenoiser
+from dirac.sampler import make_scheduler
+
+TINY = dict(channels=(8, 16, 32), encoder_depths=(1, 1), middle_depth=1, decoder_depths=(1, 1), embedding_dim=16)
+STATS = dict(stats_rates=(5.0, 50.0, 95.0), stats_sigma=(0.06, 0.03, 0.01), stats_tau=(0.3, 0.15, 0.05))
+
+
+@pytest.fixture(scope="module")
+def enhancer():
+    torch.manual_seed(0)
+    model = ResidualDenoiser(codec="jpeg", **TINY, **STATS)
+    for p in model.parameters():  # the zero-initialised head would make every output x~
+        torch.nn.init.normal_(p, std=0.05)
+    return Enhancer(DiracPipeline(model, make_scheduler()))
+
+
+def smooth_image(h, w, channels=3, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    planes = [128 + 90 * np.sin(6 * xx * (c + 1) + 4 * yy) + rng.normal(0, 8, (h, w)) for c in range(channels)]
+    img = np.clip(np.stack(planes, -1), 0, 255).astype(np.uint8)
+    return img[..., 0] if channels == 1 else img
+
+
+def test_save_load_round_trip_is_bit_exact(enhancer, tmp_path):
+    enhancer.pipeline.save_pretrained(tmp_path)
+    loaded = Enhancer.from_pretrained(tmp_path)
+    assert (tmp_path / "model" / "diffusion_pytorch_model.safetensors").exists()
+    assert list(loaded.pipeline.model.config.stats_tau) == list(enhancer.pipeline.model.config.stats_tau)
+    assert loaded.pipeline.config.t_start_max == enhancer.pipeline.config.t_start_max
+    img = smooth_image(48, 64)
+    for realism in (0.0, 0.5):
+        assert np.array_equal(enhancer.enhance(img, 20, realism=realism, seed=3), loaded.enhance(img, 20, realism=realism, seed=3))
+
+
+def test_output_matches_input_kind_and_shape(enhancer):
+    rgb, grey = smooth_image(37, 53), smooth_image(29, 41, channels=1)
+    out = enhancer.enhance(rgb, 30)
+    assert out.dtype == np.uint8 and out.shape == rgb.shape
+    assert enhancer.enhance(grey, 30).shape == grey.shape
+    pil = enhancer.enhance(Image.fromarray(rgb), 30)
+    assert isinstance(pil, Image.Image) and pil.size == (53, 37) and pil.mode == "RGB"
+    batch = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(255).repeat(2, 1, 1, 1)
+    out_t = enhancer.enhance(batch, [30, 60])
+    assert out_t.shape == batch.shape and out_t.dtype == torch.float32
+    assert 0 <= out_t.min() and out_t.max() <= 1
+
+
+def test_output_respects_tau_bound(enhancer):
+    img = smooth_image(32, 48)
+    out = enhancer.enhance(img, 95, realism=1.0, steps=4, seed=0).astype(int)
+    assert np.abs(out - img).max() <= np.ceil(0.05 * 255) + 1  # tau(95) = 0.05
+
+
+def test_tiled_equals_untiled_when_image_fits_one_tile(enhancer):
+    img = smooth_image(64, 80)
+    direct = enhancer.enhance(img, 40, tile=512)
+    assert np.array_equal(direct, enhancer.enhance(img, 40, tile=96, overlap=32))
+    tiled = enhancer.enhance(img, 40, tile=32, overlap=16)
+    assert np.abs(tiled.astype(int) - direct).mean() < 2.0  # seams blended, not exact
+
+
+def test_seed_reproducible_and_realism_changes_output(enhancer):
+    img = smooth_image(32, 32)
+    a, b = enhancer.enhance(img, 10, realism=1.0, steps=5, seed=1), enhancer.enhance(img, 10, realism=1.0, steps=5, seed=1)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, enhancer.enhance(img, 10, realism=1.0, steps=5, seed=2))
+    assert not np.array_equal(a, enhancer.enhance(img, 10, realism=0.0))
+
+
+def test_enhance_bytes_reads_rate_from_jpeg(enhancer):
+    img = smooth_image(32, 48)
+    data = base_codecs.get_codec("jpeg").encode(img, quality=25)
+    decoded = base_codecs.get_codec("jpeg").decode(data)
+    assert np.array_equal(enhancer.enhance_bytes(data), enhancer.enhance(decoded.image, 25))
+
+
+def test_bad_inputs_raise_project_error(enhancer, tmp_path):
+    with pytest.raises(DiracError, match="outside jpeg's range"):
+        enhancer.enhance(smooth_image(16, 16), 150)
+    with pytest.raises(DiracError, match="realism"):
+        enhancer.enhance(smooth_image(16, 16), 50, realism=2)
+    with pytest.raises(DiracError):
+        enhancer.enhance_bytes(b"not an image")
+    with pytest.raises(DiracError, match="model_index.json"):
+        Enhancer.from_pretrained(tmp_path / "missing")

@@ -1,0 +1,73 @@
+"""Exact sampler semantics, checked with stub networks of known output."""
+import pytest
+import torch
+
+from dirac import DiracError
+from dirac.sampler import calls_for, late_start_timesteps, make_scheduler, sample_residual
+
+SHAPE = (1, 3, 16, 16)
+
+
+class Recorder:
+    """A stub network: records (timestep, z_t) and returns ``fn(z_t)``."""
+
+    def __init__(self, fn):
+        self.fn, self.timesteps, self.inputs = fn, [], []
+
+    def __call__(self, z_t, t):
+        self.timesteps.append(t)
+        self.inputs.append(z_t.clone())
+        return self.fn(z_t)
+
+
+def run(denoise, realism, steps=20, t_start=600, tau=3.0, seed=None):
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    return sample_residual(denoise, SHAPE, make_scheduler(), t_start, steps, realism, tau, generator=gen)
+
+
+@pytest.mark.parametrize("realism,steps,expected", [(0.0, 20, 1), (0.01, 20, 1), (0.25, 20, 5), (0.5, 20, 10), (1.0, 20, 20), (1.0, 4, 4), (0.5, 5, 2)])
+def test_calls_counted_equal_k(realism, steps, expected):
+    rec = Recorder(lambda z: torch.full_like(z, 0.1))
+    run(rec, realism, steps=steps)
+    assert len(rec.timesteps) == expected == calls_for(realism, steps)
+
+
+def test_late_start_honoured_and_timesteps_decrease():
+    rec = Recorder(lambda z: 0.5 * z + 0.1)
+    run(rec, 1.0, steps=10, t_start=450, seed=0)
+    assert rec.timesteps == late_start_timesteps(450, 10)
+    assert rec.timesteps[0] == 450
+    assert all(a > b for a, b in zip(rec.timesteps, rec.timesteps[1:]))
+    assert torch.count_nonzero(rec.inputs[0]) == 0  # the first call sees the zero residual
+    assert rec.inputs[1].std() > 0.1  # later calls see the forward process (noise)
+
+
+def test_realism_zero_is_one_deterministic_call_returning_the_prediction():
+    target = torch.linspace(-1, 1, 16 * 16 * 3).reshape(SHAPE)
+    out_a = run(lambda z, t: target.clone(), 0.0, seed=1)
+    out_b = run(lambda z, t: target.clone(), 0.0, seed=2)
+    assert torch.equal(out_a, target) and torch.equal(out_b, target)
+
+
+@pytest.mark.parametrize("realism", [0.0, 0.3, 1.0])
+def test_threshold_bounds_adversarial_network(realism):
+    rec = Recorder(lambda z: torch.where(torch.rand_like(z) > 0.5, 1e6, -1e6))
+    out = run(rec, realism, tau=0.7, seed=0)
+    assert out.abs().max() <= 0.7
+    assert all(torch.isfinite(z).all() for z in rec.inputs)
+
+
+def test_seed_determinism_and_different_seeds_differ():
+    net = lambda z, t: 0.8 * z  # output depends on the noise it is fed
+    a, b, c = run(net, 1.0, seed=7), run(net, 1.0, seed=7), run(net, 1.0, seed=8)
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_bad_dial_settings_raise():
+    with pytest.raises(DiracError, match="realism"):
+        calls_for(1.5, 20)
+    with pytest.raises(DiracError, match="steps"):
+        calls_for(0.5, 0)
+    with pytest.raises(DiracError, match="t_start"):
+        late_start_timesteps(10, 20)
