@@ -15,3 +15,4 @@ from .core import (  # noqa: F401
     sniff,
 )
 from . import jpeg  # noqa: F401,E402  (registers on import)
+from . import hevc, neural, vvc  # noqa: F401,E402  (register on import)

@@ -1,0 +1,248 @@
+"""Learned image codecs from CompressAI behind the same interface: real entropy-coded bytes with
+a small header, so a stream names the model, quality and weights it needs to be decoded.
+
+Layout (big-endian): ``DNC1`` | model id (u8 length + UTF-8) | quality (u8, 0 = unknown) |
+weights fingerprint (u32 CRC) | height, width (u32) | channels (u8) | latent height, width (u32) |
+number of latent strings (u8), each as u32 length + bytes.
+
+torch and compressai are imported lazily, so ``import base_codecs`` stays light.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_uint8_array, register
+
+MAGIC = b"DNC1"
+STRIDE = 64  # total downsampling of the hyperprior models; images are padded to a multiple
+DEFAULT_MODEL, DEFAULT_QUALITY, DEFAULT_METRIC = "bmshj2018-factorized", 3, "mse"
+_FIXED = struct.Struct(">BIIIBIIB")  # quality, fingerprint, height, width, channels, latent h, w, n strings
+
+
+def fingerprint(net) -> int:
+    """CRC32 over every parameter and buffer (entropy tables included), in key order."""
+    import torch
+
+    crc = 0
+    for key, tensor in sorted(net.state_dict().items()):
+        crc = zlib.crc32(key.encode(), crc)
+        crc = zlib.crc32(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes(), crc)
+    return crc
+
+
+def _prepare(net):
+    """Evaluation mode with entropy-coder tables built (CompressAI's ``update``)."""
+    net.eval()
+    net.update()
+    return net
+
+
+def _zoo_urls() -> Dict[str, Dict[str, Dict[int, str]]]:
+    from compressai.zoo.image import model_urls
+
+    return model_urls
+
+
+def _zoo_url(model: str, metric: str, quality: int) -> str:
+    urls = _zoo_urls()
+    if model not in urls:
+        raise CodecError(f"unknown CompressAI model {model!r}; pretrained models: {', '.join(sorted(urls))}")
+    if metric not in urls[model] or quality not in urls[model][metric]:
+        raise CodecError(
+            f"CompressAI has no pretrained {model!r} for metric {metric!r} at quality {quality!r}; "
+            f"qualities: {sorted(urls[model].get(metric, {}))}"
+        )
+    return urls[model][metric][quality]
+
+
+def _load_zoo(model: str, metric: str, quality: int):
+    """A pretrained CompressAI model: downloaded to the torch hub cache on first use."""
+    from compressai.zoo import image_models
+
+    url = _zoo_url(model, metric, quality)
+    try:
+        net = image_models[model](quality=quality, metric=metric, pretrained=True, progress=False)
+    except Exception as exc:  # no network, proxy, corrupt cache: urllib, OSError and torch errors
+        raise CodecError(
+            f"could not load the pretrained CompressAI weights {model} ({metric}, quality {quality}) from {url}: "
+            f"{exc}. They download on first use, which needs internet; offline, copy the file into "
+            "the torch hub cache (torch.hub.get_dir()/checkpoints) or pass checkpoint=<local file>"
+        ) from None
+    return _prepare(net)
+
+
+def _load_checkpoint(path: str, model: Optional[str]) -> Tuple[object, str, Optional[int]]:
+    """(net, architecture, quality) from a torch file holding either
+    ``{"architecture": name, "state_dict": ..., "quality": q}`` or a bare state dict (then
+    ``model=`` names the architecture)."""
+    import torch
+    from compressai.zoo.image import model_architectures
+    from compressai.zoo.pretrained import load_pretrained
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # missing file, not a torch file, unsafe pickle
+        raise CodecError(f"cannot read the neural-codec checkpoint {path!r}: {exc}") from None
+    quality = None
+    if isinstance(state, dict) and "state_dict" in state:
+        model, quality = state.get("architecture", model), state.get("quality")
+        state = state["state_dict"]
+    if model not in model_architectures:
+        raise CodecError(
+            f"checkpoint {path!r}: architecture {model!r} is not a CompressAI model "
+            f"({', '.join(sorted(model_architectures))}); store it as 'architecture' or pass model="
+        )
+    try:
+        net = model_architectures[model].from_state_dict(load_pretrained(state))
+    except Exception as exc:  # wrong keys or shapes for that architecture
+        raise CodecError(f"checkpoint {path!r} does not fit architecture {model!r}: {exc}") from None
+    return _prepare(net), model, quality
+
+
+def _pack(model_id: str, quality: int, crc: int, shape, channels: int, latent, strings: List[bytes]) -> bytes:
+    name = model_id.encode()
+    head = MAGIC + bytes([len(name)]) + name
+    head += _FIXED.pack(quality, crc, shape[0], shape[1], channels, latent[0], latent[1], len(strings))
+    return head + b"".join(struct.pack(">I", len(s)) + s for s in strings)
+
+
+def _unpack(data: bytes):
+    """(model id, quality, fingerprint, (h, w), channels, latent shape, strings) of a stream."""
+    if not data:
+        raise CodecError("neural-codec data is empty (0 bytes)")
+    if not data.startswith(MAGIC):
+        raise CodecError(f"not a dirac neural-codec stream: it does not start with {MAGIC!r}")
+    try:
+        end = 5 + data[4]
+        model_id = data[5:end].decode()
+        quality, crc, height, width, channels, lh, lw, count = _FIXED.unpack_from(data, end)
+        pos, strings = end + _FIXED.size, []
+        for _ in range(count):
+            (length,) = struct.unpack_from(">I", data, pos)
+            strings.append(data[pos + 4 : pos + 4 + length])
+            if len(strings[-1]) != length:
+                raise ValueError(f"latent string {len(strings)} needs {length} bytes")
+            pos += 4 + length
+    except (IndexError, UnicodeDecodeError, struct.error, ValueError) as exc:
+        raise CodecError(f"truncated or corrupt neural-codec stream ({len(data)} bytes): {exc}") from None
+    if pos != len(data) or channels not in (1, 3) or min(height, width) < 1:
+        raise CodecError(f"corrupt neural-codec stream: header does not match its {len(data)} bytes")
+    return model_id, quality, crc, (height, width), channels, (lh, lw), strings
+
+
+class NeuralCodec(BaseCodec):
+    """A CompressAI model as a codec.
+
+    ``NeuralCodec(model=zoo_name, quality=q)`` uses pretrained zoo weights (loaded lazily, per
+    quality); ``checkpoint=path`` a local file; ``net=module`` an already built model. Zoo
+    streams decode with whichever zoo model their header names.
+    """
+
+    name = "neural"
+
+    def __init__(
+        self,
+        model: Optional[str] = None,
+        quality: Optional[int] = None,
+        metric: str = DEFAULT_METRIC,
+        checkpoint: Optional[str] = None,
+        net=None,
+    ):
+        if checkpoint is not None and net is not None:
+            raise CodecError("pass either checkpoint= or net=, not both")
+        self.metric = metric
+        self._nets: Dict[Tuple[str, int], object] = {}
+        self._fixed = None  # (net, model id, quality) when the codec holds one model
+        if net is not None:
+            self._fixed = (_prepare(net), model or type(net).__name__, quality)
+        elif checkpoint is not None:
+            net, arch, stored_quality = _load_checkpoint(os.fspath(checkpoint), model)
+            self._fixed = (net, arch, quality if quality is not None else stored_quality)
+        self.model = self._fixed[1] if self._fixed else (model or DEFAULT_MODEL)
+        self.quality = self._fixed[2] if self._fixed else (quality or DEFAULT_QUALITY)
+
+    def _zoo_cached(self) -> bool:
+        import torch.hub
+
+        url = _zoo_url(self.model, self.metric, self.quality)
+        return os.path.exists(os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url)))
+
+    def can_encode(self) -> bool:
+        """True with a local model, or when the zoo weights are already in the torch hub cache."""
+        try:
+            return self._fixed is not None or self._zoo_cached()
+        except (ImportError, CodecError):
+            return False
+
+    def can_decode(self) -> bool:
+        return self.can_encode()
+
+    def _net(self, model_id: str, quality: int, crc: Optional[int] = None):
+        if self._fixed is not None:
+            net, fixed_id, fixed_quality = self._fixed
+            if model_id != fixed_id or (fixed_quality is not None and quality not in (0, fixed_quality)):
+                raise CodecError(
+                    f"the stream was made by {model_id!r} quality {quality}; this codec holds "
+                    f"{fixed_id!r} quality {fixed_quality}"
+                )
+        else:
+            zoo_name, _, metric = model_id.partition("/")
+            key = (model_id, quality)
+            if key not in self._nets:
+                self._nets[key] = _load_zoo(zoo_name, metric or self.metric, quality)
+            net = self._nets[key]
+        if crc is not None and fingerprint(net) != crc:
+            raise CodecError(f"the stream was made by different {model_id!r} weights (fingerprint mismatch)")
+        return net
+
+    def encode(self, image: ImageLike, quality: Optional[int] = None) -> bytes:
+        """Compress at zoo quality index ``quality`` (a fixed model only accepts its own)."""
+        import torch
+        import torch.nn.functional as F
+
+        pixels = as_uint8_array(image)
+        if self._fixed is not None:
+            model_id = self._fixed[1]
+            if quality is not None and quality != self._fixed[2]:
+                raise CodecError(f"this codec holds one model ({model_id!r}, quality {self._fixed[2]}); got quality={quality}")
+            quality = self._fixed[2]
+        else:
+            model_id, quality = f"{self.model}/{self.metric}", self.quality if quality is None else quality
+        net = self._net(model_id, quality or 0)
+        height, width = pixels.shape[:2]
+        rgb = np.repeat(pixels[:, :, None], 3, axis=2) if pixels.ndim == 2 else pixels
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0
+        x = F.pad(x, (0, -width % STRIDE, 0, -height % STRIDE), mode="replicate")
+        with torch.no_grad():
+            out = net.compress(x)
+        strings = [group[0] for group in out["strings"]]
+        latent = tuple(int(n) for n in out["shape"])
+        channels = 1 if pixels.ndim == 2 else 3
+        return _pack(model_id, quality or 0, fingerprint(net), (height, width), channels, latent, strings)
+
+    def decode(self, data: bytes) -> Decoded:
+        import torch
+
+        model_id, quality, crc, (height, width), channels, latent, strings = _unpack(data)
+        net = self._net(model_id, quality, crc)
+        with torch.no_grad():
+            x_hat = net.decompress([[s] for s in strings], list(latent))["x_hat"]
+        x_hat = x_hat[0, :, :height, :width].clamp(0, 1)
+        if channels == 1:
+            x_hat = x_hat.mean(dim=0)
+        else:
+            x_hat = x_hat.permute(1, 2, 0)
+        image = (x_hat * 255.0).round().to(torch.uint8).numpy()
+        return Decoded(image, RateInfo(self.name, quality or None, len(data) * 8.0 / (height * width)))
+
+    @staticmethod
+    def sniff(data: bytes) -> bool:
+        return data[:4] == MAGIC
+
+
+register("neural", NeuralCodec)

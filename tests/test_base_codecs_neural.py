@@ -1,0 +1,167 @@
+"""Neural adapter: real CompressAI entropy-coded round trips with a small randomly initialised
+model (no weights are downloaded), the stream header, checkpoints, zoo failures, bad input."""
+import struct
+import urllib.error
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+compressai_models = pytest.importorskip("compressai.models")
+
+from base_codecs import CodecError, get_codec  # noqa: E402
+from base_codecs.neural import MAGIC, NeuralCodec, fingerprint  # noqa: E402
+
+
+def _small_net(seed: int):
+    """A tiny random FactorizedPrior whose latents span many quantisation bins (analysis scaled
+    up, synthesis scaled down to match), so that what is coded really depends on the image."""
+    torch.manual_seed(seed)
+    net = compressai_models.FactorizedPrior(N=8, M=16)
+    with torch.no_grad():
+        net.g_a[-1].weight.mul_(40.0)
+        net.g_a[-1].bias.mul_(40.0)
+        net.g_s[0].weight.div_(40.0)
+    net.update()
+    return net
+
+
+@pytest.fixture(scope="module")
+def net():
+    return _small_net(0)
+
+
+@pytest.fixture(scope="module")
+def codec(net):
+    return get_codec("neural", net=net, model="bmshj2018-factorized", quality=2)
+
+
+def _header(data: bytes):
+    name_length = data[4]
+    model = data[5 : 5 + name_length].decode()
+    quality, crc, height, width, channels = struct.unpack_from(">BIIIB", data, 5 + name_length)
+    return model, quality, crc, height, width, channels
+
+
+def test_round_trip_pads_to_the_stride_and_crops_back(codec, net, textured_rgb):
+    image = textured_rgb[:37, :53]  # not a multiple of the model's stride
+    data = codec.encode(image)
+    assert data.startswith(MAGIC) and get_codec("neural").sniff(data)
+    assert _header(data) == ("bmshj2018-factorized", 2, fingerprint(net), 37, 53, 3)
+    decoded = codec.decode(data)
+    assert decoded.image.shape == image.shape and decoded.image.dtype == np.uint8
+    assert decoded.rate.family == "neural" and decoded.rate.value == 2
+    assert decoded.rate.bpp == pytest.approx(len(data) * 8 / (37 * 53))
+
+
+def test_round_trip_is_deterministic(codec, textured_rgb):
+    data = codec.encode(textured_rgb)
+    assert codec.encode(textured_rgb) == data
+    np.testing.assert_array_equal(codec.decode(data).image, codec.decode(data).image)
+
+
+def test_stream_holds_the_entropy_coded_latents(codec, net, smooth_rgb):
+    """The payload is CompressAI's range-coded string, and decoding recovers the quantised
+    latents exactly: the output equals synthesis of the rounded analysis of the padded image."""
+    x = torch.from_numpy(smooth_rgb).permute(2, 0, 1)[None].float() / 255.0
+    x = torch.nn.functional.pad(x, (0, 0, 0, 128 - 96), mode="replicate")  # to the 64-pixel stride
+    with torch.no_grad():
+        bottleneck = net.entropy_bottleneck
+        y_hat = bottleneck.quantize(net.g_a(x), "dequantize", bottleneck._get_medians())
+        expected = net.g_s(y_hat).clamp(0, 1)[0, :, :96, :128].permute(1, 2, 0)
+        (string,) = net.compress(x)["strings"][0]
+    data = codec.encode(smooth_rgb)
+    assert data.endswith(struct.pack(">I", len(string)) + string)
+    np.testing.assert_array_equal(codec.decode(data).image, (expected * 255).round().to(torch.uint8).numpy())
+    assert len(set(codec.encode(x) for x in (smooth_rgb, smooth_rgb[::-1], 255 - smooth_rgb))) == 3
+
+
+def test_grey_round_trip(codec, smooth_rgb):
+    grey = smooth_rgb[:, :, 0]
+    data = codec.encode(grey)
+    assert _header(data)[-1] == 1
+    assert codec.decode(data).image.shape == grey.shape
+
+
+def test_checkpoint_decodes_streams_of_the_same_weights(codec, net, smooth_rgb, tmp_path):
+    data = codec.encode(smooth_rgb)
+    expected = codec.decode(data).image
+    torch.save({"architecture": "bmshj2018-factorized", "quality": 2, "state_dict": net.state_dict()}, tmp_path / "full.pt")
+    torch.save(net.state_dict(), tmp_path / "bare.pt")
+    for loaded in (
+        get_codec("neural", checkpoint=tmp_path / "full.pt"),
+        get_codec("neural", checkpoint=str(tmp_path / "bare.pt"), model="bmshj2018-factorized", quality=2),
+    ):
+        assert (loaded.model, loaded.quality) == ("bmshj2018-factorized", 2)
+        np.testing.assert_array_equal(loaded.decode(data).image, expected)
+        assert loaded.encode(smooth_rgb) == data
+
+
+def test_other_weights_or_models_are_refused(codec, smooth_rgb):
+    data = codec.encode(smooth_rgb)
+    other_weights = get_codec("neural", net=_small_net(1), model="bmshj2018-factorized", quality=2)
+    with pytest.raises(CodecError, match="different 'bmshj2018-factorized' weights"):
+        other_weights.decode(data)
+    other_model = get_codec("neural", net=_small_net(0), quality=2)  # id: the class name
+    with pytest.raises(CodecError, match="made by 'bmshj2018-factorized'.*holds 'FactorizedPrior'"):
+        other_model.decode(data)
+    with pytest.raises(CodecError, match="holds one model"):
+        codec.encode(smooth_rgb, quality=5)
+
+
+def test_bad_checkpoints_raise_codec_error(tmp_path, net):
+    with pytest.raises(CodecError, match="cannot read"):
+        get_codec("neural", checkpoint=tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(CodecError, match="cannot read"):
+        get_codec("neural", checkpoint=tmp_path / "junk.pt")
+    torch.save(net.state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(CodecError, match="architecture None"):
+        get_codec("neural", checkpoint=tmp_path / "bare.pt")
+    with pytest.raises(CodecError, match="does not fit"):
+        get_codec("neural", checkpoint=tmp_path / "bare.pt", model="cheng2020-anchor")
+
+
+def test_zoo_download_failure_is_explained(monkeypatch, smooth_rgb):
+    import compressai.zoo.image
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(compressai.zoo.image, "load_state_dict_from_url", offline)
+    codec = get_codec("neural", model="bmshj2018-factorized", quality=1)
+    with pytest.raises(CodecError, match="bmshj2018-factorized.*quality 1.*needs internet"):
+        codec.encode(smooth_rgb)
+    with pytest.raises(CodecError, match="unknown CompressAI model 'nope'"):
+        get_codec("neural", model="nope").encode(smooth_rgb)
+    with pytest.raises(CodecError, match="no pretrained"):
+        get_codec("neural", quality=9).encode(smooth_rgb)
+
+
+def test_availability_follows_the_weights_cache(monkeypatch, tmp_path, net):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    default = NeuralCodec()  # what available() and sniff() build: no arguments, nothing loaded
+    assert (default.model, default.quality) == ("bmshj2018-factorized", 3)
+    assert not default.can_encode() and not default.can_decode()
+    from compressai.zoo.image import model_urls
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / model_urls["bmshj2018-factorized"]["mse"][3].rsplit("/", 1)[1]).touch()
+    assert default.can_encode() and default.can_decode()
+    assert NeuralCodec(net=net).can_encode()
+
+
+def test_bad_input_raises_codec_error(codec, smooth_rgb):
+    data = codec.encode(smooth_rgb)
+    cases = [
+        (b"", "empty"),
+        (b"\xff\xd8\xff\xe0" + bytes(60), "not a dirac neural-codec stream"),
+        (bytes(range(256)), "not a dirac neural-codec stream"),
+        (data[:-1], "truncated"),
+        (data[:12], "truncated"),
+        (data + b"\x00", "header does not match"),
+        (MAGIC, "truncated"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(CodecError, match=message):
+            codec.decode(bad)

@@ -1,0 +1,104 @@
+"""The registry: names, availability on this machine, and sniffing every family from its bytes."""
+import io
+import shutil
+
+import av
+import numpy as np
+import pytest
+
+import base_codecs
+from base_codecs import CodecError, available, get_codec, sniff
+
+
+def test_every_family_is_registered():
+    for name in ("jpeg", "hevc", "vvc", "neural"):
+        codec = get_codec(name)
+        assert codec.name == name and isinstance(codec, base_codecs.BaseCodec)
+
+
+def test_unknown_codec_names_the_known_ones():
+    with pytest.raises(CodecError, match="unknown codec 'webp'; known codecs: hevc, jpeg, neural, vvc"):
+        get_codec("webp")
+
+
+def test_available_reports_this_machine():
+    report = available()
+    assert set(report) == {"jpeg", "hevc", "vvc", "neural"}
+    assert all(set(caps) == {"encode", "decode"} and all(isinstance(v, bool) for v in caps.values()) for caps in report.values())
+    assert report["jpeg"] == {"encode": True, "decode": True}
+    assert report["hevc"] == {"encode": "libx265" in av.codecs_available, "decode": True}
+    assert report["vvc"]["decode"] == ("vvc" in av.codecs_available)
+    assert report["vvc"]["encode"] == get_codec("vvc").can_encode()
+    assert report["neural"] == {"encode": get_codec("neural").can_encode(), "decode": get_codec("neural").can_decode()}
+
+
+def test_available_vvc_encode_follows_path(monkeypatch, tmp_path):
+    monkeypatch.delenv("DIRAC_VVC_ENCODER", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert shutil.which("vvencapp") is None and available()["vvc"]["encode"] is False
+
+
+@pytest.fixture(scope="module")
+def samples():
+    """Real bytes of every family, made here (VVC from a literal parameter-set header)."""
+    image = np.random.default_rng(7).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    result = {"jpeg": get_codec("jpeg").encode(image, quality=80)}
+    if "libx265" in av.codecs_available:
+        result["hevc"] = get_codec("hevc").encode(image, qp=30)
+        buf = io.BytesIO()
+        with av.open(buf, "w", format="mp4") as out:
+            stream = out.add_stream("libx265", rate=1)
+            stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+            stream.codec_context.options = {"x265-params": "bframes=0:log-level=error"}  # B-frames can leave DTS unset
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = 0
+            for packet in list(stream.encode(frame)) + list(stream.encode(None)):
+                out.mux(packet)
+        result["hevc-mp4"] = buf.getvalue()
+    # VVC: start code, then a VVC SPS NAL header (layer 0, type 15, TemporalId+1 = 1), as vvenc writes.
+    result["vvc"] = b"\x00\x00\x00\x01\x00\x79\x00\x0d\x82\x20\x80\x00"
+    result["neural"] = b"DNC1\x04test" + bytes(30)
+    return result
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "hevc", "hevc-mp4", "vvc", "neural"])
+def test_sniff_detects_each_family(samples, kind):
+    if kind not in samples:
+        pytest.skip("this PyAV build has no libx265")
+    data = samples[kind]
+    family = kind.split("-")[0]
+    assert sniff(data) == family
+    for name in ("jpeg", "hevc", "vvc", "neural"):  # exactly one adapter claims the bytes
+        assert get_codec(name).sniff(data) == (name == family), name
+
+
+@pytest.mark.parametrize(
+    "header, family",
+    [
+        (b"\x00\x00\x01\x40\x01", "hevc"),  # VPS
+        (b"\x00\x00\x00\x01\x42\x01", "hevc"),  # SPS
+        (b"\x00\x00\x01\x46\x01", "hevc"),  # AUD
+        (b"\x00\x00\x01\x4e\x01", "hevc"),  # prefix SEI
+        (b"\x00\x00\x01\x00\x71", "vvc"),  # VPS
+        (b"\x00\x00\x01\x00\x81", "vvc"),  # PPS
+        (b"\x00\x00\x01\x00\xa1", "vvc"),  # AUD
+        (b"\x00\x00\x01\x00\xb9", "vvc"),  # prefix SEI
+        (b"\x00\x00\x01\x00\x00", None),  # TemporalId+1 = 0 is forbidden in both
+        (b"\x00\x00\x01\xc0\x01", None),  # forbidden_zero_bit set
+        (b"\x00\x00\x01\x26\x01", None),  # HEVC IDR slice: not how a stream starts
+        (b"\x00\x01\x40\x01", None),  # one zero byte is not a start code
+    ],
+)
+def test_nal_headers_tell_hevc_from_vvc(header, family):
+    data = header + bytes(16)
+    if family is None:
+        with pytest.raises(CodecError, match="unrecognised"):
+            sniff(data)
+    else:
+        assert sniff(data) == family
+
+
+@pytest.mark.parametrize("data, message", [(b"", "empty"), (b"\x89PNG\r\n\x1a\n" + bytes(32), "unrecognised"), (bytes(range(256)), "unrecognised")])
+def test_sniff_rejects_other_data(data, message):
+    with pytest.raises(CodecError, match=message):
+        sniff(data)
