@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="make stochastic (realism > 0) output reproducible")
     p.add_argument("--weights", default=None, help="weights directory (default: shipped weights/jpeg)")
     p.add_argument("--rate", type=float, default=None, help="override the rate read from the file (JPEG quality, QP)")
-    p.add_argument("--tile", type=int, default=512, help="tile size in pixels (multiple of 16); bounds memory")
+    p.add_argument("--tile", type=int, default=1024, help="tile size in pixels (multiple of 16); bounds memory")
     p.set_defaults(func=cmd_enhance)
 
     p = sub.add_parser("info", help="print a file's codec family, size and rate")

@@ -8,6 +8,7 @@ from typing import Optional, Union
 
 import numpy as np
 import torch
+from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 
 import base_codecs
@@ -27,10 +28,15 @@ def default_weights(codec: str = "jpeg") -> Path:
 def _load_pipeline(path: Path) -> DiracPipeline:
     if not (path / "model_index.json").is_file():
         raise DiracError(f"no dirac weights at {path} (model_index.json missing); pass --weights DIR")
+    was_enabled = diffusers_logging.is_progress_bar_enabled()
+    diffusers_logging.disable_progress_bar()  # a bar for loading two small files is noise
     try:
         return DiracPipeline.from_pretrained(str(path))
     except Exception as exc:  # diffusers raises many types for a damaged folder
         raise DiracError(f"weights at {path} are corrupt or incomplete: {exc}") from None
+    finally:
+        if was_enabled:
+            diffusers_logging.enable_progress_bar()
 
 
 class Enhancer:
@@ -62,7 +68,7 @@ class Enhancer:
         realism: float = 0.0,
         steps: int = 20,
         seed: Optional[int] = None,
-        tile: int = 512,
+        tile: int = 1024,
         overlap: int = 32,
         progress: bool = False,
     ) -> ImageInput:

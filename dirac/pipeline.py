@@ -47,7 +47,7 @@ class DiracPipeline(DiffusionPipeline):
         realism: float = 0.0,
         steps: int = 20,
         generator: Optional[torch.Generator] = None,
-        tile: int = 512,
+        tile: int = 1024,
         overlap: int = 32,
         progress: bool = False,
     ) -> torch.Tensor:
@@ -56,7 +56,8 @@ class DiracPipeline(DiffusionPipeline):
         rates = [rate] * images.shape[0] if isinstance(rate, (int, float)) else list(rate)
         if len(rates) != images.shape[0]:
             raise DiracError(f"got {len(rates)} rates for a batch of {images.shape[0]} images")
-        bar = tqdm(total=images.shape[0] * calls_for(realism, steps), desc="enhance", unit="call", disable=not progress)
+        total = images.shape[0] * calls_for(realism, steps)
+        bar = tqdm(total=total, desc="enhance", unit="call", disable=not progress or total < 2)
         out = [self._enhance_one(img[None], r, realism, steps, generator, tile, overlap, bar.update) for img, r in zip(images, rates)]
         bar.close()
         return torch.cat(out)

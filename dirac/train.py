@@ -112,20 +112,32 @@ class Trainer:
             self.step, self.best = state["step"], state["best"]
             self.sampler.rng.bit_generator.state = state["sampler_rng"]
             torch.set_rng_state(state["torch_rng"])
+            self._truncate_log(self.step)
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         self.scheduler = make_scheduler(self.unwrapped.config.num_train_timesteps)
         self.pipeline_defaults = DiracPipeline(self.unwrapped, self.scheduler)
         if warm:
             self.best = self.validate(self.pipeline_defaults)
 
-    def _logged_steps(self) -> int:
-        """Steps already trained according to the log, so a warm start continues the LR schedule."""
+    def _log_rows(self) -> List[dict]:
         path = self.out / "train_log.csv"
         if not path.exists():
-            return 0
+            return []
         with open(path) as f:
-            rows = list(csv.DictReader(f))
+            return list(csv.DictReader(f))
+
+    def _logged_steps(self) -> int:
+        """Steps already trained according to the log, so a warm start continues the LR schedule."""
+        rows = self._log_rows()
         return int(rows[-1]["step"]) if rows else 0
+
+    def _truncate_log(self, step: int) -> None:
+        """Forget log rows past the checkpoint being resumed, so the curve has no repeats."""
+        rows = [r for r in self._log_rows() if int(r["step"]) <= step]
+        with open(self.out / "train_log.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
 
     @property
     def unwrapped(self) -> ResidualDenoiser:

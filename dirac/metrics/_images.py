@@ -1,11 +1,14 @@
 """Input checks and conversions shared by the metrics: every metric takes uint8 HxW or HxWx3 arrays."""
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import numpy as np
 
 from base_codecs.core import CodecError, DiracError, ImageLike, as_uint8_array
+
+if TYPE_CHECKING:
+    import torch
 
 
 class MetricError(DiracError):
@@ -42,9 +45,9 @@ def device_or_default(device: Optional[str]) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def to_tensor(image: np.ndarray, device: str, dtype=None) -> "torch.Tensor":  # noqa: F821
+def to_tensor(image: np.ndarray, device: str) -> torch.Tensor:
     """uint8 image -> 1x3xHxW float tensor in [0, 1] (grey replicated), on ``device``."""
     import torch
 
     t = torch.from_numpy(np.ascontiguousarray(as_rgb(image).transpose(2, 0, 1)))
-    return (t.to(device=device, dtype=dtype or torch.float32) / 255.0)[None]
+    return (t.to(device=device, dtype=torch.float32) / 255.0)[None]

@@ -58,13 +58,12 @@ def inception_features(images: Iterable[ImageLike], device: Optional[str] = None
     import torch
 
     device = device_or_default(device)
-    net = _inception(device)
     batches, batch = [], []
 
     def flush() -> None:
         x = torch.from_numpy(np.stack(batch)).to(device=device, dtype=torch.float32)
         with torch.no_grad():
-            batches.append(net((x - 128.0) / 128.0).double().cpu().numpy())
+            batches.append(_inception(device)((x - 128.0) / 128.0).double().cpu().numpy())
         batch.clear()
 
     for image in images:
@@ -131,8 +130,8 @@ class FIDKID:
         self.device = device
         self.batch_size = batch_size
         self.kid_subsets, self.kid_subset_size, self.seed = kid_subsets, kid_subset_size, seed
-        self.real: List[np.ndarray] = []
-        self.fake: List[np.ndarray] = []
+        self.real_features: List[np.ndarray] = []
+        self.fake_features: List[np.ndarray] = []
 
     def _features(self, images: ImageSet) -> np.ndarray:
         if isinstance(images, Image.Image) or (isinstance(images, np.ndarray) and images.ndim <= 3):
@@ -142,13 +141,15 @@ class FIDKID:
 
     def update(self, real: ImageSet, fake: ImageSet) -> None:
         """Add reference images and the images under test (one image or an iterable of them each)."""
-        self.real.append(self._features(real))
-        self.fake.append(self._features(fake))
+        self.real_features.append(self._features(real))
+        self.fake_features.append(self._features(fake))
 
     def compute(self) -> dict:
         """``{"fid", "kid", "n_real", "n_fake"}`` over everything added so far (n = feature vectors)."""
-        real = np.concatenate(self.real) if self.real else np.zeros((0, 2048))
-        fake = np.concatenate(self.fake) if self.fake else np.zeros((0, 2048))
+        real, fake = (np.concatenate(f) if f else np.zeros((0, 2048)) for f in (self.real_features, self.fake_features))
+        if self.patches and min(len(real), len(fake)) < 2:
+            raise MetricError(f"FID/256 got {len(real)} real and {len(fake)} fake {PATCH}x{PATCH} crops; "
+                              f"it needs 2 or more per set (images under {PATCH} px give none)")
         return {
             "fid": frechet_distance(real, fake),
             "kid": kernel_distance(real, fake, self.kid_subsets, self.kid_subset_size, self.seed),

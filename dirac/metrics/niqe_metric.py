@@ -84,7 +84,7 @@ def niqe(image: ImageLike, crop_border: int = 0) -> float:
         img = img[crop_border:-crop_border, crop_border:-crop_border]
     rows, cols = img.shape[0] // BLOCK, img.shape[1] // BLOCK
     if rows * cols < 2:
-        raise MetricError(f"NIQE needs at least two {BLOCK}x{BLOCK} blocks, got an image of {img.shape[1]}x{img.shape[0]}")
+        raise MetricError(f"NIQE needs at least two {BLOCK}x{BLOCK} blocks, got {img.shape[1]}x{img.shape[0]} px")
     img = img[:rows * BLOCK, :cols * BLOCK]
 
     per_scale = []

