@@ -16,6 +16,7 @@ from .video import iter_frames as _iter_frames
 PIXEL_FORMATS = {"4:2:0": "yuv420p", "4:4:4": "yuv444p"}
 PARAMETER_SET_TYPES = {32, 33, 34, 35, 39}  # VPS, SPS, PPS, AUD, prefix SEI: how streams start
 RAW_SUFFIXES = {".265", ".hevc", ".h265"}
+MIN_SIZE = 16  # x265 refuses smaller pictures
 # One intra picture at exactly `qp` (ipratio=1: x265 would otherwise code I slices ~3 QP lower;
 # no info SEI: its ~2 kB of settings text would inflate bpp),
 # full-range BT.601 centre-sited chroma signalled in the VUI, as rgb_to_ycbcr writes it.
@@ -74,30 +75,35 @@ class HevcCodec(BaseCodec):
             raise CodecError(f"HEVC qp must be an integer in 0..51, got {qp!r}")
         if not self.can_encode():
             raise CodecError("HEVC encoding needs FFmpeg with libx265, which this PyAV build lacks")
+        height, width = pixels.shape[:2]
+        if min(height, width) < MIN_SIZE:
+            raise CodecError(f"HEVC (x265) needs at least {MIN_SIZE}x{MIN_SIZE} pixels, the image is {width}x{height}")
         planes = rgb_to_ycbcr(pixels, subsampling)
         pix_fmt = "gray" if pixels.ndim == 2 else PIXEL_FORMATS[subsampling]
-        height, width = pixels.shape[:2]
         buf = io.BytesIO()
-        with av.open(buf, "w", format="hevc") as container:
-            stream = container.add_stream("libx265", rate=1)
-            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-            stream.codec_context.options = {"x265-params": X265_PARAMS.format(qp=int(qp))}
-            frame = fill_frame(av.VideoFrame(width, height, pix_fmt), planes)
-            for packet in list(stream.encode(frame)) + list(stream.encode(None)):
-                container.mux(packet)
+        try:
+            with av.open(buf, "w", format="hevc") as container:
+                stream = container.add_stream("libx265", rate=1)
+                stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+                stream.codec_context.options = {"x265-params": X265_PARAMS.format(qp=int(qp))}
+                frame = fill_frame(av.VideoFrame(width, height, pix_fmt), planes)
+                for packet in list(stream.encode(frame)) + list(stream.encode(None)):
+                    container.mux(packet)
+        except av.error.FFmpegError as exc:
+            raise CodecError(f"libx265 could not encode the {width}x{height} image: {exc}") from None
         return buf.getvalue()
 
     def decode(self, data: bytes) -> Decoded:
         """The first picture; ``rate.value`` is its coded slice QP, ``rate.bpp`` per picture."""
-        if data and _raw_hevc(data):
+        if not data:
+            raise CodecError("HEVC data is empty (0 bytes)")
+        if _raw_hevc(data):
             return decode_still(data, "hevc", self.name, "HEVC stream")
-        if data and is_container(data):
+        if is_container(data):
             codec = _container_codec(data)
             if codec != "hevc":
                 raise CodecError(f"the MP4/MKV container holds {codec or 'no readable'} video, not HEVC")
             return decode_still(data, None, self.name, "HEVC track")
-        if not data:
-            raise CodecError("HEVC data is empty (0 bytes)")
         raise CodecError("not HEVC: neither an Annex-B stream starting with a VPS/SPS/PPS/AUD/SEI nor an MP4/MKV")
 
     @staticmethod

@@ -183,21 +183,18 @@ class NeuralCodec(BaseCodec):
         return self.can_encode()
 
     def _net(self, model_id: str, quality: int, crc: Optional[int] = None):
+        """The model for a stream: this codec's own, or the zoo model its header names; with
+        ``crc``, refused unless its weights are the ones that made the stream."""
         if self._fixed is not None:
-            net, fixed_id, fixed_quality = self._fixed
-            if model_id != fixed_id or (fixed_quality is not None and quality not in (0, fixed_quality)):
-                raise CodecError(
-                    f"the stream was made by {model_id!r} quality {quality}; this codec holds "
-                    f"{fixed_id!r} quality {fixed_quality}"
-                )
+            net, held = self._fixed[0], f"{self._fixed[1]!r} quality {self._fixed[2]}"
         else:
             zoo_name, _, metric = model_id.partition("/")
             key = (model_id, quality)
             if key not in self._nets:
                 self._nets[key] = _load_zoo(zoo_name, metric or self.metric, quality)
-            net = self._nets[key]
+            net, held = self._nets[key], "the CompressAI zoo's"
         if crc is not None and fingerprint(net) != crc:
-            raise CodecError(f"the stream was made by different {model_id!r} weights (fingerprint mismatch)")
+            raise CodecError(f"the stream was made by {model_id!r} quality {quality} with other weights than {held}")
         return net
 
     def encode(self, image: ImageLike, quality: Optional[int] = None) -> bytes:
@@ -206,6 +203,8 @@ class NeuralCodec(BaseCodec):
         import torch.nn.functional as F
 
         pixels = as_uint8_array(image)
+        if quality is not None and (not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 255):
+            raise CodecError(f"neural quality must be an integer index in 1..255, got {quality!r}")
         if self._fixed is not None:
             model_id = self._fixed[1]
             if quality is not None and quality != self._fixed[2]:

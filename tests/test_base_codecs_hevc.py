@@ -83,13 +83,16 @@ def test_grey_is_coded_monochrome_and_decodes_grey(codec, smooth_rgb, psnr):
     assert psnr(decoded.image, grey) > 45
 
 
-def test_444_keeps_chroma_detail_and_allows_odd_sizes(codec, textured_rgb, psnr):
+def test_444_chroma_odd_sizes_and_the_minimum_size(codec, textured_rgb, psnr):
     scores = {s: psnr(codec.decode(codec.encode(textured_rgb, qp=8, subsampling=s)).image, textured_rgb) for s in ("4:2:0", "4:4:4")}
     assert scores["4:4:4"] > scores["4:2:0"] + 1.0
     odd = textured_rgb[:45, :63]
     assert codec.decode(codec.encode(odd, qp=8, subsampling="4:4:4")).image.shape == odd.shape
     with pytest.raises(CodecError, match="even dimensions"):
         codec.encode(odd, qp=8)
+    assert codec.decode(codec.encode(textured_rgb[:16, :16], qp=8)).image.shape == (16, 16, 3)
+    with pytest.raises(CodecError, match="at least 16x16 pixels"):
+        codec.encode(textured_rgb[:8, :64], qp=8)
 
 
 @pytest.mark.parametrize("qp", [-1, 52, 20.0, None])
