@@ -52,3 +52,30 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 def psnr():
     """PSNR in dB of two uint8 images of the same shape."""
     return _psnr
+
+
+TINY_MODEL = dict(channels=(8, 16, 32), encoder_depths=(1, 1), middle_depth=1, decoder_depths=(1, 1), embedding_dim=16)
+TINY_STATS = dict(stats_rates=(5.0, 50.0, 95.0), stats_sigma=(0.06, 0.03, 0.01), stats_tau=(0.3, 0.15, 0.05))
+
+
+@pytest.fixture(scope="session")
+def tiny_enhancer():
+    """A tiny randomly initialised JPEG enhancer (real pipeline, fast, seeded)."""
+    import torch
+
+    from dirac import DiracPipeline, Enhancer, ResidualDenoiser
+    from dirac.sampler import make_scheduler
+
+    torch.manual_seed(0)
+    model = ResidualDenoiser(codec="jpeg", **TINY_MODEL, **TINY_STATS)
+    for p in model.parameters():  # the zero-initialised head would make every output x~
+        torch.nn.init.normal_(p, std=0.05)
+    return Enhancer(DiracPipeline(model, make_scheduler()))
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tiny_enhancer, tmp_path_factory) -> Path:
+    """The tiny enhancer saved with ``save_pretrained``: a weights directory for the CLI."""
+    path = tmp_path_factory.mktemp("weights") / "jpeg"
+    tiny_enhancer.pipeline.save_pretrained(path)
+    return path

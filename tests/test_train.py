@@ -7,7 +7,7 @@ from PIL import Image
 from dirac import Enhancer
 from dirac.train import TrainConfig, Trainer
 
-TINY = dict(channels=(8, 16, 32), encoder_depths=(1, 1), middle_depth=1, decoder_depths=(1, 1), embedding_dim=16)
+from conftest import TINY_MODEL
 
 
 def make_images(folder, count=4, size=96):
@@ -29,7 +29,7 @@ def test_tiny_training_lowers_loss_and_resumes(tmp_path):
     make_images(tmp_path / "data")
     out = tmp_path / "weights"
     cfg = TrainConfig(data=[str(tmp_path / "data")], out=str(out), steps=100, batch=8, patch=32, lr=3e-3, warmup=1,
-                      val_every=50, regression_fraction=1.0, model=TINY, seed=0)
+                      val_every=50, regression_fraction=1.0, model=TINY_MODEL, seed=0)
     best = Trainer(cfg).run()
     rows = read_log(out / "train_log.csv")
     losses = [float(r["loss"]) for r in rows if r["loss"]]

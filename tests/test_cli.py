@@ -1,0 +1,87 @@
+"""The ``dirac`` command through its entry point: outputs, exit codes, inputs left alone."""
+import hashlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import base_codecs
+from dirac.cli import main
+
+
+@pytest.fixture
+def jpeg_file(tmp_path, textured_rgb):
+    path = tmp_path / "in.jpg"
+    path.write_bytes(base_codecs.get_codec("jpeg").encode(textured_rgb, quality=20))
+    return path
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_enhance_writes_image_of_input_size(tmp_path, jpeg_file, tiny_weights, capsys):
+    before = digest(jpeg_file)
+    out = tmp_path / "out.png"
+    assert main(["enhance", str(jpeg_file), "-o", str(out), "--weights", str(tiny_weights)]) == 0
+    assert Image.open(out).size == (128, 96)
+    assert "jpeg rate 20" in capsys.readouterr().out
+    assert digest(jpeg_file) == before
+    assert not list(tmp_path.glob(".dirac-*"))  # no temp files left behind
+
+
+@pytest.mark.parametrize("suffix,fmt", [(".jpg", "JPEG"), (".webp", "WEBP")])
+def test_output_format_follows_extension(tmp_path, jpeg_file, tiny_weights, suffix, fmt):
+    out = tmp_path / f"out{suffix}"
+    assert main(["enhance", str(jpeg_file), "-o", str(out), "--weights", str(tiny_weights)]) == 0
+    assert Image.open(out).format == fmt
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["missing.jpg", "-o", "{tmp}/o.png"], "no such file"),
+        (["{jpeg}", "-o", "{tmp}/o.bmp"], "unsupported output extension"),
+        (["{jpeg}", "-o", "{jpeg}"], "refusing to overwrite"),
+        (["{jpeg}", "-o", "{tmp}/nodir/o.png"], "does not exist"),
+        (["{jpeg}", "-o", "{tmp}/o.png", "--rate", "0"], "outside jpeg's range"),
+        (["{jpeg}", "-o", "{tmp}/o.png", "--codec", "hevc"], "the file is jpeg"),
+        (["{tmp}", "-o", "{tmp}/o.png"], "-o must be an existing directory"),
+        (["{tmp}/*.nothing", "-o", "{tmp}"], "no files match"),
+    ],
+)
+def test_bad_usage_exits_2_with_message(tmp_path, jpeg_file, tiny_weights, capsys, args, message):
+    (tmp_path / "second.jpg").write_bytes(jpeg_file.read_bytes())
+    args = [a.format(tmp=tmp_path, jpeg=jpeg_file) for a in args]
+    before = digest(jpeg_file)
+    assert main(["enhance", *args, "--weights", str(tiny_weights)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+    assert digest(jpeg_file) == before
+
+
+def test_batch_directory_reports_bad_files_and_writes_good_ones(tmp_path, jpeg_file, tiny_weights, capsys):
+    (tmp_path / "broken.jpg").write_bytes(jpeg_file.read_bytes()[:200])
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["enhance", str(tmp_path), "-o", str(out), "--weights", str(tiny_weights)]) == 2
+    assert (out / "in.png").exists() and not (out / "broken.png").exists()
+    assert "broken.jpg" in capsys.readouterr().err
+
+
+def test_missing_weights_exit_2(tmp_path, jpeg_file, capsys):
+    assert main(["enhance", str(jpeg_file), "-o", str(tmp_path / "o.png"), "--weights", str(tmp_path / "none")]) == 2
+    assert "no dirac weights" in capsys.readouterr().err
+
+
+def test_info_prints_family_size_rate(jpeg_file, capsys):
+    assert main(["info", str(jpeg_file)]) == 0
+    out = capsys.readouterr().out
+    assert "jpeg 128x96 RGB, rate 20" in out and "bpp" in out
+
+
+def test_info_on_garbage_exits_2(tmp_path, capsys):
+    bad = tmp_path / "x.jpg"
+    bad.write_bytes(np.random.default_rng(0).bytes(100))
+    assert main(["info", str(bad)]) == 2
+    assert "unrecognised data" in capsys.readouterr().err
