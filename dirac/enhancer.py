@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -84,6 +84,17 @@ class Enhancer:
             tile=tile, overlap=overlap, progress=progress,
         )
         return restore(out)
+
+    def enhance_frames(
+        self, frames: Iterable[ImageInput], rate: float, realism: float = 0.0, seed: int = 0, **options
+    ) -> Iterator[ImageInput]:
+        """Enhance a stream of video frames lazily, one at a time.
+
+        Every frame is sampled with the same seed, i.e. the same noise: texture the model
+        synthesises stays attached to the scene instead of flickering from frame to frame.
+        """
+        for frame in frames:
+            yield self.enhance(frame, rate, realism=realism, seed=seed, **options)
 
     def enhance_bytes(self, data: bytes, rate: Optional[float] = None, **options) -> np.ndarray:
         """Decode ``data`` with its base codec (family sniffed, rate read from the data) and enhance."""

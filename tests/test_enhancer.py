@@ -84,3 +84,12 @@ def test_bad_inputs_raise_project_error(enhancer, tmp_path):
         enhancer.enhance_bytes(b"not an image")
     with pytest.raises(DiracError, match="model_index.json"):
         Enhancer.from_pretrained(tmp_path / "missing")
+
+
+def test_frames_share_noise_so_static_scene_does_not_flicker(enhancer):
+    frame = smooth_image(32, 48)
+    video = (frame.copy() for _ in range(3))
+    out = list(enhancer.enhance_frames(video, 10, realism=1.0, steps=4, seed=5))
+    assert len(out) == 3 and all(np.array_equal(out[0], o) for o in out[1:])
+    unshared = [enhancer.enhance(frame, 10, realism=1.0, steps=4, seed=s) for s in (1, 2)]
+    assert not np.array_equal(*unshared)  # independent noise would flicker
