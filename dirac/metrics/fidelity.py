@@ -37,7 +37,7 @@ def psnr_y(a: ImageLike, b: ImageLike) -> float:
 
 
 def ms_ssim(a: ImageLike, b: ImageLike) -> float:
-    """MS-SSIM (Wang et al. 2003; pytorch_msssim, 8-bit data range), averaged over RGB channels."""
+    """MS-SSIM (Wang et al. 2003; pytorch_msssim, 8-bit data range, float32), averaged over RGB channels."""
     import torch
     from pytorch_msssim import ms_ssim as _ms_ssim
 
@@ -47,7 +47,7 @@ def ms_ssim(a: ImageLike, b: ImageLike) -> float:
 
     def tensor(x: np.ndarray) -> torch.Tensor:
         x = x[:, :, None] if x.ndim == 2 else x
-        return torch.from_numpy(x.transpose(2, 0, 1).astype(np.float64))[None]
+        return torch.from_numpy(x.transpose(2, 0, 1).astype(np.float32))[None]  # float64: 1e-7 closer, 2.5x slower
 
     with torch.no_grad():
         return float(_ms_ssim(tensor(a), tensor(b), data_range=255.0, size_average=True))
