@@ -1,0 +1,70 @@
+"""The enhancer itself, one method per dial setting, all sharing one loaded model.
+
+The weights may be retrained while a benchmark runs, so they are loaded once and their
+fingerprint (SHA-256 of the safetensors, modification time) goes into the JSON.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+
+from base_codecs import DiracError
+
+from . import Peer, PeerUnavailable, register
+
+
+def fingerprint(folder: Path) -> dict:
+    """Which weights these were: SHA-256 and time of each safetensors file under ``folder``."""
+    files = sorted(folder.rglob("*.safetensors"))
+    return {str(f.relative_to(folder)): {
+        "sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
+        "modified": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(f.stat().st_mtime)),
+    } for f in files}
+
+
+def setting_name(realism: float) -> str:
+    """``dirac-r0``, ``dirac-r0.5``...: the method name of one dial setting."""
+    return f"dirac-r{realism:g}"
+
+
+class DiracSetting(Peer):
+    """``Enhancer.enhance`` at one realism setting, seeded so every run repeats."""
+
+    def __init__(self, enhancer, weights: Path, realism: float, steps: int, seed: int, about: dict):
+        self.enhancer, self.weights = enhancer, weights
+        self.realism, self.steps, self.seed, self.about = realism, steps, seed, about
+        self.name = setting_name(realism)
+        calls = max(1, round(realism * steps))
+        self.description = f"dirac, realism {realism:g} ({calls} network call{'s' * (calls > 1)} of N = {steps})"
+
+    def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None) -> np.ndarray:
+        return self.enhancer.enhance(decoded, rate, realism=self.realism, steps=self.steps, seed=self.seed)
+
+    def info(self) -> dict:
+        return {"description": self.description, "realism": self.realism, "steps": self.steps, "seed": self.seed,
+                "weights": str(self.weights), **self.about}
+
+
+def _factory(codec: str, weights: Union[str, Path, None] = None, realism: Sequence[float] = (0.0,),
+             steps: int = 20, seed: int = 0, device: str = "cpu", **_) -> List[Peer]:
+    from dirac import Enhancer
+    from dirac.enhancer import default_weights
+
+    folder = Path(weights) if weights is not None else default_weights(codec)
+    if not (folder / "model_index.json").is_file():
+        raise PeerUnavailable(f"dirac skipped: no trained {codec} weights at {folder} (model_index.json missing)")
+    try:
+        enhancer = Enhancer.from_pretrained(folder, device=device)
+    except DiracError as exc:
+        raise PeerUnavailable(f"dirac skipped: {exc}") from None
+    if enhancer.codec != codec:
+        raise PeerUnavailable(f"dirac skipped: the weights at {folder} enhance {enhancer.codec}, not {codec}")
+    about = {"weights_files": fingerprint(folder)}
+    return [DiracSetting(enhancer, folder, float(r), steps, seed, about) for r in realism]
+
+
+register("dirac", _factory)
