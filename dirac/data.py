@@ -40,28 +40,35 @@ def load_image(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L" if im.mode in ("L", "I;16", "I") else "RGB"))
 
 
-@dataclass
-class JpegRates:
-    """JPEG degradations: quality range and how often grey / 4:4:4 occur."""
+@dataclass(frozen=True)
+class Degradation:
+    """How training degrades patches for one codec: its rate keyword and range, colour modes."""
 
-    low: int = 5
-    high: int = 95
+    keyword: str
+    low: int
+    high: int
+    grid_step: int = 5
     grey_fraction: float = 0.35
     full_chroma_fraction: float = 0.2
 
     def sample(self, rng: np.random.Generator) -> Tuple[int, dict]:
-        quality = int(rng.integers(self.low, self.high + 1))
+        """A random rate (uniform over the range) and the encode keywords for it."""
+        rate = int(rng.integers(self.low, self.high + 1))
         sub = "4:4:4" if rng.random() < self.full_chroma_fraction else "4:2:0"
-        return quality, {"quality": quality, "subsampling": sub}
+        return rate, {self.keyword: rate, "subsampling": sub}
 
     def grid(self) -> List[int]:
-        return list(range(self.low, self.high + 1, 5))
+        """Rates at which residual statistics are measured."""
+        return list(range(self.low, self.high + 1, self.grid_step))
 
     def encode_kwargs(self, rate: float) -> dict:
-        return {"quality": int(rate)}
+        return {self.keyword: int(rate)}
 
 
-DEGRADATIONS: Dict[str, type] = {"jpeg": JpegRates}
+DEGRADATIONS: Dict[str, Degradation] = {
+    "jpeg": Degradation("quality", 5, 95),  # IJG quality
+    "hevc": Degradation("qp", 22, 47),  # x265 intra QP
+}
 
 
 class PatchSampler:
@@ -79,7 +86,7 @@ class PatchSampler:
             raise DiracError(f"{len(small)} training images are smaller than the {patch}px patch")
         self.images, self.patch = images, patch
         self.codec = base_codecs.get_codec(codec)
-        self.rates = DEGRADATIONS[codec]()
+        self.rates = DEGRADATIONS[codec]
         self.rng = np.random.default_rng(seed)
         areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
         self.weights = areas / areas.sum()
@@ -116,17 +123,19 @@ class PatchSampler:
         return np.stack(originals), np.stack(decodes), np.array(rates, dtype=np.float64)
 
     def residual_stats(self, per_rate: int = 48, quantile: float = 0.999) -> Dict[str, list]:
-        """Residual std (sigma) and clip bound (tau, a high quantile of |r|) on a rate grid."""
-        grid = self.rates.grid()
+        """Residual std (sigma) and clip bound (tau, a high quantile of |r|) on a rate grid.
+
+        The same crops and colour modes are coded at every rate, so the curve is smooth.
+        """
+        crops = [(self._crop(), self.rates.sample(self.rng)[1]) for _ in range(per_rate)]
         sigma, tau = [], []
-        for rate in grid:
-            res = []
-            for _ in range(per_rate):
-                crop = self._crop()
-                _, kwargs = self.rates.sample(self.rng)
-                kwargs.update(self.rates.encode_kwargs(rate))
-                res.append((crop.astype(np.float32) - self.degrade(crop, kwargs)).ravel() / 255.0)
-            res = np.concatenate(res)
+        for rate in self.rates.grid():
+            res = np.concatenate(
+                [
+                    (crop.astype(np.float32) - self.degrade(crop, {**kwargs, **self.rates.encode_kwargs(rate)})).ravel() / 255.0
+                    for crop, kwargs in crops
+                ]
+            )
             sigma.append(float(np.sqrt(np.mean(res**2))))
             tau.append(float(np.quantile(np.abs(res), quantile)))
-        return {"stats_rates": [float(r) for r in grid], "stats_sigma": sigma, "stats_tau": tau}
+        return {"stats_rates": [float(r) for r in self.rates.grid()], "stats_sigma": sigma, "stats_tau": tau}

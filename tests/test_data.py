@@ -1,0 +1,43 @@
+"""Training data: real on-the-fly degradation through base_codecs, and residual statistics."""
+import numpy as np
+import pytest
+
+from dirac import DiracError
+from dirac.data import DEGRADATIONS, PatchSampler, rgb_to_y
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:160, 0:192]
+    colour = np.clip(128 + 60 * np.sin(xx / 5.0)[..., None] + rng.normal(0, 20, (160, 192, 3)), 0, 255).astype(np.uint8)
+    return [colour, rgb_to_y(colour)]
+
+
+def test_rgb_to_y_is_matlab_luma():
+    pixels = np.array([[[0, 0, 0], [255, 255, 255], [255, 0, 0]]], dtype=np.uint8)
+    assert rgb_to_y(pixels).tolist() == [[16, 235, 81]]
+
+
+@pytest.mark.parametrize("codec", sorted(DEGRADATIONS))
+def test_batches_are_really_degraded_at_rates_in_range(images, codec):
+    sampler = PatchSampler(images, codec, patch=32, seed=0)
+    originals, decodes, rates = sampler.batch(6)
+    assert originals.shape == decodes.shape == (6, 32, 32, 3) and originals.dtype == np.uint8
+    spec = DEGRADATIONS[codec]
+    assert all(spec.low <= r <= spec.high for r in rates)
+    assert all(np.abs(o.astype(int) - d).mean() > 0.5 for o, d in zip(originals, decodes))
+
+
+def test_residual_stats_grow_as_quality_falls(images):
+    stats = PatchSampler(images, "jpeg", patch=32, seed=0).residual_stats(per_rate=8)
+    sigma = dict(zip(stats["stats_rates"], stats["stats_sigma"]))
+    assert sigma[5.0] > sigma[50.0] > sigma[95.0] > 0
+    assert all(t > s for t, s in zip(stats["stats_tau"], stats["stats_sigma"]))
+
+
+def test_unsupported_codec_and_small_images_raise(images):
+    with pytest.raises(DiracError, match="not supported"):
+        PatchSampler(images, "vvc", patch=32)
+    with pytest.raises(DiracError, match="smaller than"):
+        PatchSampler(images, "jpeg", patch=512)
