@@ -10,15 +10,15 @@ Both give :class:`Case` objects: one image at one rate with its reference, its r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import numpy as np
 
 import base_codecs
 from base_codecs import DiracError
-from dirac.data import rgb_to_y
 
-from .datasets import Dataset
+if TYPE_CHECKING:  # importing datasets loads dirac (and torch); the speed baseline must not
+    from .datasets import Dataset
 
 PROTOCOLS = ("colour", "grey")
 # The keyword each codec's encode takes its native rate by.
@@ -47,6 +47,8 @@ def default_protocol(dataset: Dataset) -> str:
 def reference(image: np.ndarray, protocol: str, dataset: str) -> np.ndarray:
     """The picture a protocol codes and compares against."""
     if protocol == "grey":
+        from dirac.data import rgb_to_y  # imported here: importing dirac loads torch
+
         return image if image.ndim == 2 else rgb_to_y(image)
     if protocol == "colour":
         if image.ndim == 2:

@@ -26,6 +26,7 @@ class Peer(abc.ABC):
     name: str = ""
     description: str = ""
     codecs: Tuple[str, ...] = ()  # codec families it applies to; empty = any
+    external_tool: bool = False  # runs a separate program (its memory is not this process's)
 
     @abc.abstractmethod
     def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None) -> np.ndarray:

@@ -23,6 +23,7 @@ class JpegQS(Peer):
     """``jpegqs -q QUALITY -t THREADS in.jpg out.jpg``, then the output JPEG decoded."""
 
     codecs = ("jpeg",)
+    external_tool = True
 
     def __init__(self, exe: str, quality: int = 6, threads: int = 2):
         self.exe, self.quality, self.threads = exe, quality, threads

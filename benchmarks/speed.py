@@ -1,0 +1,158 @@
+"""Speed table: median seconds per Kodak image and per megapixel, FLOPs per pixel and peak memory,
+for each dial setting and each peer, with ratios to DnCNN-3 measured in the same run; plus a
+24-megapixel dirac case that shows tiling keeps memory bounded.
+
+    python -m benchmarks.speed                       # writes benchmarks/results/speed.json
+    python -m benchmarks.speed --quick               # smoke run: 256px crop, 1 run, no 24 MP case
+
+Every setting runs in its own subprocess (same interpreter, same thread settings), so peak
+resident memory is that setting's alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from base_codecs import DiracError
+
+from . import peers as peer_registry
+from .environment import describe
+from .results import RESULTS, SPEED_FILE, SPEED_SCHEMA, write_json
+from .shared import shared_root
+from .timing import count_flops, current_rss_bytes, jpeg_case, median_seconds, peak_rss_bytes
+
+MARK = "SPEED-RESULT "
+REPO = Path(__file__).resolve().parents[1]
+CHILD_TIMEOUT_S = 3600
+
+
+def _settings(args: argparse.Namespace) -> List[dict]:
+    """One entry per measured setting; dirac comes once per realism and once at 24 MP."""
+    specs = []
+    for method in args.methods.split(","):
+        if method == "dirac":
+            specs += [{"method": "dirac", "realism": r} for r in args.realism]
+        else:
+            specs.append({"method": method})
+    if "dirac" in args.methods.split(",") and args.big_megapixels:
+        specs.append({"method": "dirac", "realism": 0.0, "megapixels": args.big_megapixels, "runs": 1,
+                      "warmup": 0, "flops": False})
+    return specs
+
+
+def measure_child(spec: dict, args: argparse.Namespace) -> dict:
+    """Measure one setting in this process (the subprocess side)."""
+    case = jpeg_case(args.image, args.quality, spec.get("megapixels"), args.crop)
+    if spec["method"] == "base":
+        import base_codecs
+
+        codec = base_codecs.get_codec("jpeg")
+        name, info = "jpeg decode", {"description": "the base JPEG decode itself (libjpeg-turbo via Pillow)"}
+        external = False
+        call = lambda: codec.decode(case.bitstream)  # noqa: E731
+    else:
+        peer = peer_registry.make(spec["method"], "jpeg", realism=[spec.get("realism", 0.0)], steps=args.steps,
+                                  seed=0, weights=args.weights, dncnn3_weights=args.dncnn3_weights)[0]
+        name, info, external = peer.name, peer.info(), peer.external_tool
+        call = lambda: peer.enhance(case.decoded, case.native_rate, case.bitstream)  # noqa: E731
+    rss_before = current_rss_bytes()
+    timing = median_seconds(call, spec.get("runs", args.runs), spec.get("warmup", 1))
+    peak, peak_tool = peak_rss_bytes(), peak_rss_bytes(children=True) if external else None
+    flops = count_flops(call) if spec.get("flops", True) else None
+    height, width = case.decoded.shape[:2]
+    megapixels = height * width / 1e6
+    return {"method": name, **{k: spec[k] for k in ("realism", "megapixels") if k in spec},
+            "width": width, "height": height, **timing, "seconds_per_megapixel": timing["median_s"] / megapixels,
+            "flops": flops, "flops_per_pixel": flops / (height * width) if flops else None,
+            "rss_before_bytes": rss_before, "peak_rss_bytes": peak,
+            "peak_rss_tool_bytes": peak_tool, "info": info}
+
+
+def _run_child(spec: dict, argv: List[str]) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.speed", *argv, "--child", json.dumps(spec)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=CHILD_TIMEOUT_S)
+    lines = [line[len(MARK):] for line in done.stdout.splitlines() if line.startswith(MARK)]
+    if done.returncode != 0 or not lines:
+        raise DiracError(f"speed measurement of {spec} failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+    return json.loads(lines[-1])
+
+
+def _with_ratios(rows: List[dict]) -> None:
+    """Seconds and FLOPs relative to DnCNN-3 on the same image in the same run."""
+    ref = next((r for r in rows if r["method"] == "dncnn3"), None)
+    for row in rows:
+        if ref is None or "megapixels" in row:
+            row["vs_dncnn3"] = None
+            continue
+        flops = row["flops"] / ref["flops"] if row["flops"] and ref["flops"] else None
+        row["vs_dncnn3"] = {"seconds": row["median_s"] / ref["median_s"], "flops": flops}
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n")[0])
+    p.add_argument("--image", type=Path, help="test image (default shared kodak/kodim01.png, 768x512)")
+    p.add_argument("--quality", type=int, default=10, help="JPEG quality of the test decode (default 10)")
+    p.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up (default 5)")
+    p.add_argument("--realism", type=lambda t: [float(v) for v in t.split(",")], default=[0.0, 0.25, 0.5, 1.0])
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--methods", default="base,dncnn3,jpegqs,dirac")
+    p.add_argument("--weights", type=Path, help="dirac weights folder (default weights/jpeg)")
+    p.add_argument("--dncnn3-weights", type=Path)
+    p.add_argument("--big-megapixels", type=float, default=24.0, help="size of the bounded-memory case (0: skip)")
+    p.add_argument("--crop", type=int, help="centre-crop the test image first (smoke runs)")
+    p.add_argument("--quick", action="store_true", help="smoke run: 256px crop, 1 run, no large case")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.crop, args.runs, args.big_megapixels = args.crop or 256, 1, 0
+    if args.image is None:
+        args.image = shared_root() / "datasets" / "kodak" / "kodim01.png"
+    if not args.image.is_file():
+        p.error(f"test image {args.image} not found (pass --image or set DIRAC_SHARED)")
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.child:
+        try:
+            print(MARK + json.dumps(measure_child(json.loads(args.child), args)), flush=True)
+        except peer_registry.PeerUnavailable as exc:
+            print(MARK + json.dumps({"skipped": str(exc)}), flush=True)
+        return 0
+    from tqdm import tqdm
+
+    rows, skipped = [], {}
+    for spec in tqdm(_settings(args), desc="speed", unit="setting", disable=None):
+        try:
+            result = _run_child(spec, argv)
+        except DiracError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if "skipped" in result:
+            skipped[spec["method"]] = result["skipped"]
+            print(f"benchmarks: {result['skipped']}", file=sys.stderr)
+        else:
+            rows.append(result)
+    _with_ratios(rows)
+    document = {
+        "schema": SPEED_SCHEMA, "environment": describe(),
+        "settings": {"image": str(args.image), "quality": args.quality, "runs": args.runs, "steps": args.steps,
+                     "crop": args.crop, "quick": args.quick, "protocol": "colour (RGB JPEG 4:2:0)",
+                     "flops": "torch.utils.flop_counter (convolutions and matrix products; multiply-add = 2)",
+                     "peak_rss": "ru_maxrss of a fresh process per setting (external tools: their own peak)"},
+        "rows": rows, "skipped": skipped,
+    }
+    path = write_json(args.out / (SPEED_FILE.replace(".json", "-quick.json") if args.quick else SPEED_FILE), document)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
