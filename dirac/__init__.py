@@ -1,6 +1,16 @@
-"""dirac: receiver-side residual diffusion enhancement of decoded images and video."""
+"""dirac: receiver-side residual diffusion enhancement of decoded images and video.
+
+The heavy classes load on first use, so ``import dirac.metrics`` stays light.
+"""
+from importlib import import_module
+
 from base_codecs import DiracError  # noqa: F401
 
-from .enhancer import Enhancer  # noqa: F401
-from .model import ResidualDenoiser  # noqa: F401
-from .pipeline import DiracPipeline  # noqa: F401
+_LAZY = {"Enhancer": ".enhancer", "ResidualDenoiser": ".model", "DiracPipeline": ".pipeline"}
+__all__ = ["DiracError", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'dirac' has no attribute {name!r}")

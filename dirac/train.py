@@ -47,7 +47,7 @@ class TrainConfig:
     min_lr: float = 2e-5
     warmup: int = 200
     regression_fraction: float = 0.5
-    ema_decay: float = 0.999
+    ema_decay: float = 0.999  # reached gradually: decay = min(this, 1 - (1 + step) ** -2/3)
     checkpoint_minutes: float = 5.0
     val_every: int = 250
     seed: int = 0
@@ -104,10 +104,11 @@ class Trainer:
             stats = self.sampler.residual_stats(per_rate=96)
             self.model, state, warm = ResidualDenoiser(codec=cfg.codec, **stats, **cfg.model), None, False
         self.model.to(memory_format=torch.channels_last)
-        self.ema = EMAModel(self.model.parameters(), decay=cfg.ema_decay)
+        self.ema = EMAModel(self.model.parameters(), decay=cfg.ema_decay, use_ema_warmup=True, power=2 / 3)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=0.0)
         if state is not None:
             self.ema.load_state_dict(state["ema"])
+            self.ema.decay, self.ema.use_ema_warmup, self.ema.power = cfg.ema_decay, True, 2 / 3
             self.optimizer.load_state_dict(state["optimizer"])
             self.step, self.best = state["step"], state["best"]
             self.sampler.rng.bit_generator.state = state["sampler_rng"]
