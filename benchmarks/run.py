@@ -20,6 +20,7 @@ import numpy as np
 from base_codecs import DiracError
 
 from . import peers as peer_registry
+from .command import run_command
 from .datasets import open_dataset
 from .environment import describe
 from .protocols import PROTOCOLS, cases, default_protocol
@@ -181,13 +182,7 @@ def _cuda() -> bool:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    try:
-        path = Run(args).execute()
-    except DiracError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+    return run_command(lambda: [Run(args).execute()])
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import List, Optional
 from base_codecs import DiracError
 
 from . import peers as peer_registry
+from .command import run_command
 from .environment import describe
 from .results import RESULTS, SPEED_FILE, SPEED_SCHEMA, write_json
 from .shared import shared_root
@@ -92,6 +93,30 @@ def _with_ratios(rows: List[dict]) -> None:
         row["vs_dncnn3"] = {"seconds": row["median_s"] / ref["median_s"], "flops": flops}
 
 
+def measure_all(args: argparse.Namespace, argv: List[str]) -> Path:
+    """Every setting, each in its own subprocess; writes and returns the speed JSON."""
+    from tqdm import tqdm
+
+    rows, skipped = [], {}
+    for spec in tqdm(_settings(args), desc="speed", unit="setting", disable=None):
+        result = _run_child(spec, argv)
+        if "skipped" in result:
+            skipped[spec["method"]] = result["skipped"]
+            print(f"benchmarks: {result['skipped']}", file=sys.stderr)
+        else:
+            rows.append(result)
+    _with_ratios(rows)
+    document = {
+        "schema": SPEED_SCHEMA, "environment": describe(),
+        "settings": {"image": str(args.image), "quality": args.quality, "runs": args.runs, "steps": args.steps,
+                     "crop": args.crop, "quick": args.quick, "device": "cpu", "protocol": "colour (RGB JPEG 4:2:0)",
+                     "flops": "torch.utils.flop_counter (convolutions and matrix products; multiply-add = 2)",
+                     "peak_rss": "ru_maxrss of a fresh process per setting (external tools: their own peak)"},
+        "rows": rows, "skipped": skipped,
+    }
+    return write_json(args.out / (SPEED_FILE.replace(".json", "-quick.json") if args.quick else SPEED_FILE), document)
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n")[0])
     p.add_argument("--image", type=Path, help="test image (default shared kodak/kodim01.png, 768x512)")
@@ -126,32 +151,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         except peer_registry.PeerUnavailable as exc:
             print(MARK + json.dumps({"skipped": str(exc)}), flush=True)
         return 0
-    from tqdm import tqdm
-
-    rows, skipped = [], {}
-    for spec in tqdm(_settings(args), desc="speed", unit="setting", disable=None):
-        try:
-            result = _run_child(spec, argv)
-        except DiracError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        if "skipped" in result:
-            skipped[spec["method"]] = result["skipped"]
-            print(f"benchmarks: {result['skipped']}", file=sys.stderr)
-        else:
-            rows.append(result)
-    _with_ratios(rows)
-    document = {
-        "schema": SPEED_SCHEMA, "environment": describe(),
-        "settings": {"image": str(args.image), "quality": args.quality, "runs": args.runs, "steps": args.steps,
-                     "crop": args.crop, "quick": args.quick, "protocol": "colour (RGB JPEG 4:2:0)",
-                     "flops": "torch.utils.flop_counter (convolutions and matrix products; multiply-add = 2)",
-                     "peak_rss": "ru_maxrss of a fresh process per setting (external tools: their own peak)"},
-        "rows": rows, "skipped": skipped,
-    }
-    path = write_json(args.out / (SPEED_FILE.replace(".json", "-quick.json") if args.quick else SPEED_FILE), document)
-    print(f"wrote {path}")
-    return 0
+    return run_command(lambda: [measure_all(args, argv)])
 
 
 if __name__ == "__main__":

@@ -75,20 +75,20 @@ class DnCNN3(Peer):
     name = "dncnn3"
     description = "DnCNN-3 (Zhang et al. 2017), published blind grey weights, measured in this run"
 
-    def __init__(self, path: Union[str, Path, None] = None):
+    def __init__(self, path: Union[str, Path, None] = None, device: str = "cpu"):
         import torch
 
-        self.path = Path(path) if path is not None else default_path()
-        self.net = load_dncnn3(self.path).to(memory_format=torch.channels_last)
+        self.path, self.device = (Path(path) if path is not None else default_path()), device
+        self.net = load_dncnn3(self.path).to(device, memory_format=torch.channels_last)
 
     def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None) -> np.ndarray:
         import torch
 
         planes = decoded[None] if decoded.ndim == 2 else decoded.transpose(2, 0, 1)
-        x = torch.from_numpy(planes.astype(np.float32)).div_(255)[:, None]
+        x = torch.from_numpy(planes.astype(np.float32)).to(self.device).div_(255)[:, None]
         with torch.inference_mode():
             y = x - self.net(x.contiguous(memory_format=torch.channels_last))
-            out = y[:, 0].mul_(255).round_().clamp_(0, 255).to(torch.uint8).numpy()
+            out = y[:, 0].mul_(255).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
         return out[0] if decoded.ndim == 2 else np.ascontiguousarray(out.transpose(1, 2, 0))
 
     def info(self) -> dict:
@@ -97,9 +97,9 @@ class DnCNN3(Peer):
                 "weights": str(self.path)}
 
 
-def _factory(dncnn3_weights: Union[str, Path, None] = None, **_) -> List[Peer]:
+def _factory(dncnn3_weights: Union[str, Path, None] = None, device: str = "cpu", **_) -> List[Peer]:
     try:
-        return [DnCNN3(dncnn3_weights)]
+        return [DnCNN3(dncnn3_weights, device or "cpu")]
     except DiracError as exc:
         raise PeerUnavailable(f"DnCNN-3 skipped: {exc}") from None
 

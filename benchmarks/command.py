@@ -1,0 +1,20 @@
+"""The exit convention shared by the benchmark commands: print each file written, turn an
+expected failure (DiracError, a missing file) into a one-line message and exit status 2."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Iterable, Union
+
+
+def run_command(work: Callable[[], Iterable[Union[Path, str]]]) -> int:
+    """Run ``work`` (which yields the paths it writes) and return the process exit status."""
+    from base_codecs import DiracError
+
+    try:
+        for written in work():
+            print(f"wrote {written}", flush=True)
+    except (DiracError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,128 @@
+"""Figures from the benchmark JSON: PSNR-bpp, LPIPS-bpp, FID-bpp and the dial's PSNR-LPIPS
+trade-off per rate, as PNGs next to each JSON.
+
+    python -m benchmarks.plot                          # every run JSON in benchmarks/results
+    python -m benchmarks.plot benchmarks/results/jpeg-kodak-colour.json
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from base_codecs import DiracError
+
+from . import labels
+from .command import run_command
+from .results import RESULTS, RUN_SCHEMA, curve, methods_in, read_json, run_files
+
+DIAL_PREFIX = "dirac-r"
+MARKERS = {"dncnn3": "^", "jpegqs": "D"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _title(data: dict) -> str:
+    return f"{data['codec']} · {data['dataset']} · {data['protocol']} protocol ({data['settings']['images']} images)"
+
+
+def _save(fig, ax, path: Optional[Path], xlabel: str, ylabel: str, data: dict) -> Optional[Path]:
+    """Label and write the figure to ``path`` (None: nothing was drawn, write nothing); free it."""
+    if path is not None:
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=_title(data))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+    _plt().close(fig)
+    return path
+
+
+def _published_points(data: dict, method: str):
+    """Published PSNR placed at the bpp this run measured for the base decode at the same rate."""
+    base_bpp = {r["rate"]: r["mean"]["bpp"] for r in data["records"] if r["method"] == data["codec"]}
+    points = sorted((base_bpp[p["rate"]], p["psnr"]) for p in data["published"]
+                    if p["method"] == method and p["rate"] in base_bpp)
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def rate_curves(data: dict, y: str, path: Path) -> Optional[Path]:
+    """``y`` against bpp, one line per method over the rates (plus published lines for PSNR)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    drawn = False
+    for method in methods_in(data):
+        xs, ys, _ = curve(data, method, "bpp", y)
+        if xs:
+            ax.plot(xs, ys, marker=MARKERS.get(method, "o"), label=method)
+            drawn = True
+    if y == "psnr":
+        for method in sorted({p["method"] for p in data["published"]}):
+            xs, ys = _published_points(data, method)
+            ax.plot(xs, ys, linestyle="--", marker="x", alpha=0.7, label=f"{method} (published)")
+    return _save(fig, ax, path if drawn else None, "bits per pixel", labels.metric(y, data["protocol"]), data)
+
+
+def dial_tradeoff(data: dict, path: Path) -> Optional[Path]:
+    """PSNR against LPIPS per rate: the dial's settings joined in realism order, peers as markers."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    rates = sorted({r["rate"] for r in data["records"]})
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    drawn = False
+    for i, rate in enumerate(rates):
+        colour = colours[i % len(colours)]
+        at_rate = [r for r in data["records"] if r["rate"] == rate
+                   and r["mean"].get("lpips") is not None and r["mean"].get("psnr") is not None]
+        dial = sorted((r for r in at_rate if r["method"].startswith(DIAL_PREFIX)),
+                      key=lambda r: float(r["method"][len(DIAL_PREFIX):]))
+        if dial:
+            ax.plot([r["mean"]["lpips"] for r in dial], [r["mean"]["psnr"] for r in dial], "o-", color=colour,
+                    label=f"dirac dial, {labels.rate_label(data['codec'], rate)}")
+            for r in dial:
+                ax.annotate(r["method"][len(DIAL_PREFIX):], (r["mean"]["lpips"], r["mean"]["psnr"]), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+        for r in at_rate:
+            if not r["method"].startswith(DIAL_PREFIX):
+                ax.plot(r["mean"]["lpips"], r["mean"]["psnr"], MARKERS.get(r["method"], "s"), color=colour,
+                        mfc="none", label=r["method"] if i == 0 else None)
+        drawn = drawn or bool(at_rate)
+    return _save(fig, ax, path if drawn else None, labels.metric("lpips") + " (lower is better)",
+                 labels.metric("psnr", data["protocol"]), data)
+
+
+def plot_file(json_path: Path, data: Optional[dict] = None) -> List[Path]:
+    """Every figure of one run JSON; figures whose metric was not measured are left out."""
+    data = data or read_json(json_path, RUN_SCHEMA)
+    stem = json_path.with_suffix("")
+    written = [rate_curves(data, y, Path(f"{stem}-{y}-bpp.png")) for y in ("psnr", "lpips", "fid")]
+    written.append(dial_tradeoff(data, Path(f"{stem}-dial.png")))
+    return [p for p in written if p is not None]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.plot", description=__doc__.split("\n")[0])
+    p.add_argument("files", nargs="*", type=Path, help="run JSON files (default: all in --results)")
+    p.add_argument("--results", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+
+    def work():
+        targets = [(f, read_json(f, RUN_SCHEMA)) for f in args.files] or list(run_files(args.results))
+        if not targets:
+            raise DiracError(f"no benchmark results in {args.results}; run `python -m benchmarks.run` first")
+        for path, data in targets:
+            yield from plot_file(path, data)
+
+    return run_command(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

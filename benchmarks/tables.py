@@ -1,0 +1,135 @@
+"""Markdown tables from the benchmark JSON, written into ``benchmarks/README.md`` between
+``<!-- tables:begin -->`` and ``<!-- tables:end -->`` so the hand-written text around them stays.
+
+    python -m benchmarks.tables              # rewrite the README's tables from benchmarks/results
+    python -m benchmarks.tables --print      # only print them
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from base_codecs import DiracError
+
+from . import labels
+from .command import run_command
+from .results import RESULTS, SPEED_FILE, SPEED_SCHEMA, methods_in, read_json, run_files
+from .scoring import HIGHER_IS_BETTER
+
+BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
+README = Path(__file__).resolve().parent / "README.md"
+COLUMNS = ("bpp", "psnr", "ms_ssim", "lpips", "dists", "fid", "kid", "seconds")
+
+
+def _row(cells: List[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _provenance(data: dict) -> str:
+    env, s = data["environment"], data["settings"]
+    commit = (env.get("git_commit") or "?")[:8] + (" (dirty)" if env.get("git_dirty") else "")
+    machine = env["machine"]
+    extra = (f", {s['crop']}px crops" if s.get("crop") else "") + ("" if data.get("complete", True) else ", INCOMPLETE")
+    return (f"{s['images']} images{extra}; {env['timestamp']}, commit {commit}; "
+            f"{machine['cpu_model']}, {machine['cores']} cores, {machine.get('torch_threads')} torch threads")
+
+
+def _best(records: List[dict], column: str) -> Optional[float]:
+    values = [{**r["mean"], **r["set"]}.get(column) for r in records]
+    values = [v for v in values if v is not None]
+    if column not in HIGHER_IS_BETTER or len(values) < 2:
+        return None
+    return max(values) if HIGHER_IS_BETTER[column] else min(values)
+
+
+def run_table(data: dict) -> str:
+    """One section per run JSON: a table per rate, measured methods then published lines."""
+    protocol = data["protocol"]
+    lines = [f"### {data['codec']} · {data['dataset']} · {protocol} protocol", "", _provenance(data), ""]
+    header = ["method"] + [labels.metric(c, protocol) for c in COLUMNS]
+    notes = {**{m: f"skipped: {why}" for m, why in data["skipped"].items()}, **data.get("metric_notes", {})}
+    for rate in sorted({r["rate"] for r in data["records"]}):
+        records = [r for r in data["records"] if r["rate"] == rate]
+        order = {m: i for i, m in enumerate(methods_in(data))}
+        records.sort(key=lambda r: order[r["method"]])
+        best = {c: _best(records, c) for c in COLUMNS}
+        lines += [f"**{labels.rate_label(data['codec'], rate)}**", "", _row(header),
+                  _row(["---"] + ["---:"] * len(COLUMNS))]
+        for r in records:
+            figures = {**r["mean"], **r["set"]}
+            cells = []
+            for c in COLUMNS:
+                text = labels.figure(c, figures.get(c))
+                cells.append(f"**{text}**" if best[c] is not None and figures.get(c) == best[c] else text)
+            lines.append(_row([r["method"]] + cells))
+        for p in data["published"]:
+            if p["rate"] == rate:
+                cells = [labels.figure(c, p.get(c)) for c in COLUMNS]
+                lines.append(_row([f"{p['method']} (published)"] + cells))
+        lines.append("")
+    lines += [f"- {name}: {note}" for name, note in notes.items()]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def speed_table(data: dict) -> str:
+    """Seconds, FLOPs and memory per setting, with the ratios to DnCNN-3."""
+    s, env = data["settings"], data["environment"]
+    lines = ["### speed", "",
+             f"JPEG QF {s['quality']} decode of {Path(s['image']).name}, median of {s['runs']} runs after a warm-up; "
+             f"{env['machine']['cpu_model']}, {env['machine']['cores']} cores, "
+             f"{env['machine'].get('torch_threads')} torch threads; {env['timestamp']}", "",
+             _row(["method", "image", "s / image", "s / MP", "GFLOP / MP", "peak RSS (MiB)", "time × DnCNN-3",
+                   "FLOPs × DnCNN-3"]),
+             _row(["---"] + ["---:"] * 7)]
+    for r in data["rows"]:
+        ratio = r.get("vs_dncnn3") or {}
+        peak = r["peak_rss_bytes"] + (r.get("peak_rss_tool_bytes") or 0)
+        lines.append(_row([
+            r["method"], f"{r['width']}x{r['height']}", labels.number(r["median_s"], 3),
+            labels.number(r["seconds_per_megapixel"], 3),
+            labels.number(r["flops_per_pixel"] / 1e3 if r["flops_per_pixel"] else None, 1),
+            labels.number(peak / 2**20, 0), labels.number(ratio.get("seconds"), 3),
+            labels.number(ratio.get("flops"), 3)]))
+    lines += [""] + [f"- {name}: {why}" for name, why in data.get("skipped", {}).items()]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render(folder: Path) -> str:
+    """All tables for the results in ``folder``."""
+    parts = [run_table(data) for _, data in run_files(folder)]
+    speed = folder / SPEED_FILE
+    if speed.is_file():
+        parts.append(speed_table(read_json(speed, SPEED_SCHEMA)))
+    return "\n".join(parts) if parts else "_No results yet: run `python -m benchmarks.run`._\n"
+
+
+def replace_between_markers(text: str, body: str) -> str:
+    """``text`` with everything between the markers replaced by ``body``."""
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise DiracError(f"the README must contain {BEGIN} ... {END} (in that order)")
+    return text[:start + len(BEGIN)] + "\n\n" + body + "\n" + text[end:]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.tables", description=__doc__.split("\n")[0])
+    p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--readme", type=Path, default=README)
+    p.add_argument("--print", action="store_true", help="print the tables instead of writing the README")
+    args = p.parse_args(argv)
+
+    def work():
+        body = render(args.results)
+        if args.print:
+            print(body)
+            return
+        args.readme.write_text(replace_between_markers(args.readme.read_text(), body))
+        yield args.readme
+
+    return run_command(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

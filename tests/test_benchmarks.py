@@ -1,0 +1,233 @@
+"""benchmarks/: the DnCNN-3 loader, the evaluation protocols, the run's JSON, plots and tables.
+
+Tests that need ../shared (datasets, DnCNN-3 weights) skip without it; the rest run on
+synthetic images and hand-made JSON.
+"""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from base_codecs import DiracError
+from benchmarks import peers, plot, run, tables
+from benchmarks.datasets import open_dataset
+from benchmarks.protocols import cases
+from benchmarks.published import published
+from benchmarks.results import RUN_SCHEMA, SPEED_SCHEMA, write_json
+from benchmarks.scoring import Scorer
+
+# Computed once with this protocol (Pillow/libjpeg-turbo grey JPEG of the rgb2ycbcr Y);
+# over all 29 LIVE1 images the same code gives the published 27.77 dB mean.
+BIKES_GREY_Q10_PSNR = 25.768
+
+
+@pytest.fixture
+def shared_env(shared_dir, monkeypatch):
+    monkeypatch.setenv("DIRAC_SHARED", str(shared_dir))
+    return shared_dir
+
+
+def _dncnn3_path(shared_dir: Path) -> Path:
+    path = shared_dir / "peers" / "dncnn3" / "DnCNN3.mat"
+    if not path.is_file():
+        pytest.skip(f"DnCNN-3 weights not found at {path}")
+    return path
+
+
+def test_dncnn3_loader_builds_the_published_network(shared_dir):
+    import torch
+
+    from benchmarks.peers.dncnn3 import load_dncnn3
+
+    net = load_dncnn3(_dncnn3_path(shared_dir))
+    convs = [m for m in net if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 20
+    assert sum(p.numel() for p in net.parameters()) == 665_921
+    assert convs[0].in_channels == 1 and convs[-1].out_channels == 1
+
+
+def test_grey_protocol_gives_the_documented_jpeg_psnr_and_dncnn3_improves_it(shared_env):
+    from dirac.metrics import psnr
+
+    case = next(cases(open_dataset("live1"), "grey", "jpeg", 10, limit=1))
+    assert case.image == "bikes.png" and case.reference.ndim == 2 and case.decoded.shape == case.reference.shape
+    assert case.native_rate == 10
+    assert psnr(case.reference, case.decoded) == pytest.approx(BIKES_GREY_Q10_PSNR, abs=0.005)
+    assert case.bpp == pytest.approx(len(case.bitstream) * 8 / case.reference.size)
+    # A wrong kernel transposition would make the output far worse than the input.
+    dncnn = peers.make("dncnn3", "jpeg", dncnn3_weights=_dncnn3_path(shared_env))[0]
+    crop = (slice(128, 256), slice(256, 384))
+    gain = psnr(case.reference[crop], dncnn.enhance(case.decoded[crop], 10)) - psnr(case.reference[crop],
+                                                                                     case.decoded[crop])
+    assert gain > 0.5
+
+
+def test_colour_protocol_is_rgb_jpeg_420(shared_env):
+    from PIL import JpegImagePlugin
+
+    case = next(cases(open_dataset("kodak"), "colour", "jpeg", 20, crop=64, limit=1))
+    assert case.reference.shape == case.decoded.shape == (64, 64, 3)
+    with Image.open(__import__("io").BytesIO(case.bitstream)) as im:
+        assert im.mode == "RGB" and JpegImagePlugin.get_sampling(im) == 2  # 4:2:0
+
+
+def test_grey_sets_refuse_the_colour_protocol(shared_env):
+    with pytest.raises(DiracError, match="grey"):
+        next(cases(open_dataset("classic5"), "colour", "jpeg", 10, limit=1))
+
+
+def _synthetic_set(folder: Path, n: int = 2, size: int = 192) -> Path:
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for i in range(n):
+        small = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((size, size), Image.BICUBIC).save(folder / f"img{i}.png")
+    return folder
+
+
+def _weights_cached() -> bool:
+    from dirac.metrics import weights
+
+    try:
+        for name in ("alexnet", "vgg16", "inception"):
+            weights.path(name, fetch=False)
+    except weights.WeightsUnavailable:
+        return False
+    return True
+
+
+def _check_run_schema(data: dict, methods: list) -> None:
+    assert data["schema"] == RUN_SCHEMA and data["complete"] is True
+    assert {"timestamp", "git_commit", "machine", "packages"} <= set(data["environment"])
+    assert data["environment"]["machine"]["cores"] >= 1 and data["environment"]["machine"]["cpu_model"]
+    assert data["environment"]["packages"]["torch"]
+    assert data["settings"]["methods"] == [m for m in methods if m in data["methods"]]
+    assert [r["method"] for r in data["records"]] == data["settings"]["methods"] * len(data["settings"]["rates"])
+    for record in data["records"]:
+        assert len(record["per_image"]) == data["settings"]["images"]
+        assert {"fid", "kid", "patches"} <= set(record["set"])
+        for row in record["per_image"]:
+            assert row["bpp"] > 0 and row["psnr"] > 10 and row["seconds"] >= 0
+        assert record["mean"]["psnr"] == pytest.approx(np.mean([r["psnr"] for r in record["per_image"]]))
+    for name, value in {k: v for r in data["records"] for k, v in {**r["mean"], **r["set"]}.items()}.items():
+        assert value is None or isinstance(value, (int, float)), name
+
+
+def test_quick_run_writes_the_documented_json(shared_env, tmp_path):
+    argv = ["--codec", "jpeg", "--dataset", "kodak", "--quick", "--out", str(tmp_path)]
+    if not _weights_cached():
+        argv.append("--no-perceptual")  # never download from a test
+    assert run.main(argv) == 0
+    path = tmp_path / "jpeg-kodak-colour-quick.json"
+    data = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON number {c}"))
+    _check_run_schema(data, ["jpeg", "dncnn3", "jpegqs", "dirac-r0"])
+    assert data["settings"]["images"] == 2 and data["settings"]["crop"] == 256 and data["settings"]["realism"] == [0.0]
+    assert "jpeg" in data["methods"]
+    assert set(data["methods"]) | set(data["skipped"]) >= {"jpeg", "dncnn3"}
+    if "dncnn3" in data["methods"]:
+        assert "each RGB channel" in data["methods"]["dncnn3"]["colour"]
+
+
+def test_run_on_a_folder_without_shared(tmp_path):
+    images = _synthetic_set(tmp_path / "tiny")
+    argv = ["--dataset", str(images), "--rates", "10,30", "--methods", "base,jpegqs", "--no-perceptual",
+            "--out", str(tmp_path / "out")]
+    assert run.main(argv) == 0
+    data = json.loads((tmp_path / "out" / "jpeg-tiny-colour.json").read_text())
+    _check_run_schema(data, ["jpeg", "jpegqs"])
+    jpeg = {r["rate"]: r["mean"] for r in data["records"] if r["method"] == "jpeg"}
+    assert jpeg[30]["bpp"] > jpeg[10]["bpp"] and jpeg[30]["psnr"] > jpeg[10]["psnr"]
+    assert data["metric_notes"]["lpips"].startswith("not measured")
+
+
+def test_unavailable_metric_is_null_with_a_note_never_faked(monkeypatch):
+    from dirac.metrics import WeightsUnavailable
+
+    import benchmarks.scoring as scoring
+
+    real = scoring._metrics_function
+
+    def fake(name):
+        if name == "lpips":
+            def missing(*_, **__):
+                raise WeightsUnavailable("alexnet weights are not cached")
+            return missing
+        return real(name)
+
+    monkeypatch.setattr(scoring, "_metrics_function", fake)
+    scorer = Scorer("colour", perceptual=True)
+    scorer.names = ["psnr", "lpips"]
+    a = np.zeros((32, 32, 3), np.uint8)
+    row = scorer.score(a, a + 1)
+    assert row["lpips"] is None and "not cached" in scorer.notes["lpips"]
+    assert row["psnr"] == pytest.approx(48.13, abs=0.01)
+
+
+def test_peer_registry_says_why_a_method_cannot_run(tmp_path):
+    assert {"base", "dncnn3", "jpegqs", "dirac"} <= set(peers.names())
+    with pytest.raises(DiracError, match="unknown method"):
+        peers.make("nope", "jpeg")
+    ok, skipped = peers.make_many(["base", "dirac"], "vvc", weights=tmp_path)
+    assert [p.name for p in ok] == ["vvc"]
+    assert "model_index.json missing" in skipped["dirac"]
+    if shutil.which("jpegqs"):
+        with pytest.raises(peers.PeerUnavailable, match="jpeg data only"):
+            peers.make("jpegqs", "vvc")
+
+
+def test_published_points_are_labelled():
+    points = published("live1", "grey", "jpeg", [10, 20, 5])
+    assert {p["label"] for p in points} == {"published"}
+    assert {(p["method"], p["rate"]): p["psnr"] for p in points}[("SwinIR", 10)] == 29.86
+    assert published("kodak", "colour", "jpeg", [10]) == [] and published("live1", "grey", "vvc", [10]) == []
+
+
+def _small_run_json() -> dict:
+    records = []
+    for rate, bpp in ((10, 0.4), (20, 0.6)):
+        for method, psnr, lpips in (("jpeg", 26, 0.26), ("dncnn3", 27, 0.28), ("dirac-r0", 27.2, 0.25),
+                                    ("dirac-r1", 26.5, 0.18)):
+            psnr += rate / 10
+            mean = {"bpp": bpp, "seconds": 0.1, "psnr": psnr, "psnr_y": psnr + 1, "ms_ssim": 0.9,
+                    "lpips": lpips, "dists": 0.2}
+            records.append({"method": method, "rate": rate, "native_rate": [rate], "mean": mean,
+                            "set": {"fid": 100 * lpips, "kid": 0.01, "patches": 16},
+                            "per_image": [{"image": "a.png", **mean}]})
+    machine = {"cpu_model": "test CPU", "cores": 2, "torch_threads": 2}
+    return {"schema": RUN_SCHEMA, "complete": True, "codec": "jpeg", "dataset": "live1", "protocol": "grey",
+            "settings": {"images": 1, "crop": None, "rates": [10, 20]},
+            "environment": {"timestamp": "2025-01-01T00:00:00+00:00", "git_commit": "0" * 40, "git_dirty": False,
+                            "machine": machine, "packages": {}},
+            "methods": {}, "skipped": {"jpegqs": "not installed"}, "metric_notes": {}, "records": records,
+            "published": published("live1", "grey", "jpeg", [10, 20])}
+
+
+def test_plot_draws_every_figure_as_png(tmp_path):
+    path = write_json(tmp_path / "jpeg-live1-grey.json", _small_run_json())
+    assert plot.main(["--results", str(tmp_path)]) == 0
+    for suffix in ("psnr-bpp", "lpips-bpp", "fid-bpp", "dial"):
+        png = tmp_path / f"jpeg-live1-grey-{suffix}.png"
+        with Image.open(png) as im:
+            assert im.format == "PNG" and im.size[0] > 300
+
+
+def test_tables_replace_only_the_marked_block(tmp_path):
+    results = tmp_path / "results"
+    write_json(results / "jpeg-live1-grey.json", _small_run_json())
+    speed = {"schema": SPEED_SCHEMA, "settings": {"quality": 10, "image": "kodim01.png", "runs": 5},
+             "environment": _small_run_json()["environment"], "skipped": {},
+             "rows": [{"method": "dncnn3", "width": 768, "height": 512, "median_s": 10.0, "seconds_per_megapixel": 25.4,
+                       "flops_per_pixel": 3.99e6, "peak_rss_bytes": 2**30, "vs_dncnn3": {"seconds": 1.0, "flops": 1.0}}]}
+    write_json(results / "speed.json", speed)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{tables.BEGIN}\nold\n{tables.END}\noutro\n")
+    assert tables.main(["--results", str(results), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith(f"{tables.END}\noutro\n") and "old" not in text
+    assert "| FBCNN (published) | – | 29.75 |" in text
+    assert "PSNR-Y (dB)" in text and "**28.20**" in text  # grey protocol label; best PSNR at QF 10 in bold
+    assert "| dncnn3 | 768x512 | 10.000 | 25.400 | 3990.0 | 1024 |" in text
+    assert "jpegqs: skipped: not installed" in text
