@@ -85,7 +85,8 @@ def _coded(name: str, path: Path, originals: Optional[Path]) -> Dataset:
     sources = sorted({e["source"] for e in entries})
     missing = [s for s in sources if not (originals / s).is_file()]
     if missing:
-        raise DiracError(f"{len(missing)} originals listed in {path / MANIFEST} are missing from {originals}: {missing[:3]}")
+        raise DiracError(f"{len(missing)} originals listed in {path / MANIFEST} are missing from {originals}: "
+                         f"{missing[:3]}")
     bitstreams = {(e["source"], int(e["qp"])): e for e in entries}
     return Dataset(name, path, [originals / s for s in sources], _codec_of(entries, path), bitstreams)
 

@@ -120,7 +120,8 @@ class Run:
             "crop": a.crop, "quick": a.quick, "perceptual": not a.no_perceptual, "device": self.device,
             "fid_protocol": "FID/256: non-overlapping 256x256 crops plus the grid shifted by 128",
             "lpips_net": "alex",
-            "psnr": "on Y (8-bit, whole image)" if self.protocol == "grey" else "on RGB (8-bit, whole image), mean over images",
+            "psnr": ("on Y (8-bit, whole image)" if self.protocol == "grey"
+                     else "on RGB (8-bit, whole image), mean over images"),
             "bpp": "from the real bitstream bytes" + (" of the whole coded picture (crop after decode)"
                                                       if self.dataset.coded and a.crop else ""),
         }

@@ -109,7 +109,8 @@ def measure_all(args: argparse.Namespace, argv: List[str]) -> Path:
     document = {
         "schema": SPEED_SCHEMA, "environment": describe(),
         "settings": {"image": str(args.image), "quality": args.quality, "runs": args.runs, "steps": args.steps,
-                     "crop": args.crop, "quick": args.quick, "device": "cpu", "protocol": "colour (RGB JPEG 4:2:0)",
+                     "crop": args.crop, "quick": args.quick, "device": "cpu",
+                     "protocol": "colour (RGB JPEG 4:2:0)",
                      "flops": "torch.utils.flop_counter (convolutions and matrix products; multiply-add = 2)",
                      "peak_rss": "ru_maxrss of a fresh process per setting (external tools: their own peak)"},
         "rows": rows, "skipped": skipped,
