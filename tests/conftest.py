@@ -2,6 +2,7 @@
 and a PSNR helper."""
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -58,19 +59,24 @@ TINY_MODEL = dict(channels=(8, 16, 32), encoder_depths=(1, 1), middle_depth=1, d
 TINY_STATS = dict(stats_rates=(5.0, 50.0, 95.0), stats_sigma=(0.06, 0.03, 0.01), stats_tau=(0.3, 0.15, 0.05))
 
 
-@pytest.fixture(scope="session")
-def tiny_enhancer():
-    """A tiny randomly initialised JPEG enhancer (real pipeline, fast, seeded)."""
+def make_tiny_enhancer(codec: str = "jpeg", stats_rates=TINY_STATS["stats_rates"]):
+    """A tiny randomly initialised enhancer for ``codec`` (real pipeline, fast, seeded)."""
     import torch
 
     from dirac import DiracPipeline, Enhancer, ResidualDenoiser
     from dirac.sampler import make_scheduler
 
     torch.manual_seed(0)
-    model = ResidualDenoiser(codec="jpeg", **TINY_MODEL, **TINY_STATS)
+    model = ResidualDenoiser(codec=codec, **TINY_MODEL, **{**TINY_STATS, "stats_rates": stats_rates})
     for p in model.parameters():  # the zero-initialised head would make every output x~
         torch.nn.init.normal_(p, std=0.05)
     return Enhancer(DiracPipeline(model, make_scheduler()))
+
+
+@pytest.fixture(scope="session")
+def tiny_enhancer():
+    """A tiny randomly initialised JPEG enhancer."""
+    return make_tiny_enhancer()
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +85,25 @@ def tiny_weights(tiny_enhancer, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "jpeg"
     tiny_enhancer.pipeline.save_pretrained(path)
     return path
+
+
+def encode_video(frames, container_format: str, codec_name: str = "libx265") -> bytes:
+    """A short video muxed by PyAV (RGB frames converted by swscale, VUI left unspecified).
+    No B-frames: with them libx265 may hand the muxer an unset DTS, which MP4 then rejects."""
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container_format) as out:
+        stream = out.add_stream(codec_name, rate=5)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        if codec_name == "libx265":
+            stream.codec_context.options = {"x265-params": "qp=12:ipratio=1:bframes=0:log-level=error"}
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()

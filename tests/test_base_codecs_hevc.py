@@ -10,6 +10,8 @@ from base_codecs import CodecError, get_codec
 from base_codecs.hevc import iter_frames
 from base_codecs.video import fill_frame
 
+from conftest import encode_video as _video
+
 pytestmark = pytest.mark.skipif("libx265" not in av.codecs_available, reason="this PyAV build has no libx265")
 
 
@@ -20,26 +22,6 @@ def codec():
 
 def _moving_frames(base: np.ndarray, count: int):
     return [np.roll(base, shift=9 * i, axis=1) for i in range(count)]
-
-
-def _video(frames, container_format: str, codec_name: str = "libx265") -> bytes:
-    """A short video muxed by PyAV (RGB frames converted by swscale, VUI left unspecified).
-    No B-frames: with them libx265 may hand the muxer an unset DTS, which MP4 then rejects."""
-    buf = io.BytesIO()
-    with av.open(buf, "w", format=container_format) as out:
-        stream = out.add_stream(codec_name, rate=5)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        if codec_name == "libx265":
-            stream.codec_context.options = {"x265-params": "qp=12:ipratio=1:bframes=0:log-level=error"}
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = index
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
 
 
 def test_round_trip_is_faithful_at_low_qp(codec, smooth_rgb, psnr):

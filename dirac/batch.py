@@ -1,0 +1,102 @@
+"""``dirac batch``: enhance a large file list, or a video's frames, split across processes.
+
+Run plainly for one process, or as ``accelerate launch --num_processes N -m dirac batch ...``
+to spread the work over processes or machines: each process takes every N-th still image and
+every N-th frame of each video, and writes its own outputs, so no gathering is needed.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Iterator, List
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import base_codecs
+from base_codecs import DiracError
+
+VIDEO_FAMILIES = {"hevc": base_codecs.hevc.iter_frames}
+
+
+def frames_of(data: bytes, family: str, path: Path) -> Iterator[np.ndarray]:
+    """Every picture of a video stream or container (a still image is one frame)."""
+    if family in VIDEO_FAMILIES:
+        return VIDEO_FAMILIES[family](path)
+    return iter([base_codecs.get_codec(family).decode(data).image])
+
+
+def check_unique_stems(inputs: List[Path]) -> None:
+    """Outputs are named after input stems, so two inputs must not share one."""
+    seen = {}
+    for path in inputs:
+        if path.stem in seen:
+            raise DiracError(f"{path} and {seen[path.stem]} would both write {path.stem}*.png; rename one")
+        seen[path.stem] = path
+
+
+def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int) -> int:
+    """Enhance frames ``rank``, ``rank + world``, ... of ``src``; returns how many were written."""
+    from .cli import check_output, read_input, write_image_atomic
+
+    data = read_input(src)
+    family = base_codecs.sniff(data)
+    enhancer = cache.get(family)
+    rate = args.rate if args.rate is not None else enhancer.decode(data).rate.value
+    if rate is None:
+        raise DiracError("the file does not say its rate; pass --rate")
+    video, written = family in VIDEO_FAMILIES, 0
+    for index, frame in enumerate(frames_of(data, family, src)):
+        if index % world != rank:
+            continue
+        # one seed for every frame: shared noise, so synthesised texture does not flicker
+        dst = out_dir / (f"{src.stem}_{index:06d}.png" if video else f"{src.stem}.png")
+        fmt = check_output(dst, [src], frame.shape)
+        out = enhancer.enhance(frame, rate, realism=args.realism, seed=args.seed, steps=args.steps)
+        write_image_atomic(out, dst, fmt)
+        written += 1
+    return written
+
+
+def cmd_batch(args) -> None:
+    from accelerate import PartialState
+
+    from .cli import EnhancerCache, expand_inputs
+
+    import torch
+
+    state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only machines still split work
+    inputs = expand_inputs(args.inputs)
+    check_unique_stems(inputs)
+    out_dir = Path(args.output)
+    if not out_dir.is_dir():
+        raise DiracError(f"{out_dir}: output directory does not exist")
+    cache = EnhancerCache(args.weights, str(state.device))
+    rank, world = state.process_index, state.num_processes
+    stills = [p for p in inputs if p.suffix.lower() not in {".mp4", ".mkv", ".265", ".hevc", ".h265"}]
+    videos = [p for p in inputs if p not in stills]
+    mine = stills[rank::world] + videos  # every process takes a share of each video's frames
+    failures, written = 0, 0
+    for src in tqdm(mine, desc=f"batch[{rank}]", unit="file", disable=not state.is_main_process):
+        share = (rank, world) if src in videos else (0, 1)
+        try:
+            written += enhance_share(src, out_dir, args, cache, *share)
+        except DiracError as exc:
+            failures += 1
+            tqdm.write(f"dirac: error: {src}: {exc}", file=sys.stderr)
+    print(f"process {rank}/{world}: wrote {written} images, {failures} failures")
+    if failures:
+        raise DiracError(f"{failures} inputs failed in process {rank}")
+
+
+def add_batch_parser(sub) -> None:
+    """The ``batch`` subcommand (see the module docstring)."""
+    p = sub.add_parser("batch", help="enhance many files or video frames; scales out with `accelerate launch`")
+    p.add_argument("inputs", nargs="+", help="files, directories or glob patterns (images or HEVC videos)")
+    p.add_argument("-o", "--output", required=True, help="existing output directory")
+    p.add_argument("--realism", type=float, default=0.0)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0, help="shared by all frames, so texture does not flicker")
+    p.add_argument("--weights", default=None)
+    p.add_argument("--rate", type=float, default=None)
+    p.set_defaults(func=cmd_batch)

@@ -1,0 +1,69 @@
+"""``dirac batch``: many files and video frames, in one process or split by accelerate."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import base_codecs
+from dirac.cli import main
+
+from conftest import encode_video, make_tiny_enhancer
+
+
+@pytest.fixture
+def jpeg_dir(tmp_path, textured_rgb):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        data = base_codecs.get_codec("jpeg").encode(np.roll(textured_rgb, 7 * i, axis=1), quality=20 + 10 * i)
+        (folder / f"im{i}.jpg").write_bytes(data)
+    return folder
+
+
+def test_batch_one_process_writes_every_file(tmp_path, jpeg_dir, tiny_weights, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["batch", str(jpeg_dir), "-o", str(out), "--weights", str(tiny_weights)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["im0.png", "im1.png", "im2.png"]
+    assert "wrote 3 images, 0 failures" in capsys.readouterr().out
+
+
+def test_batch_enhances_every_video_frame_with_shared_noise(tmp_path, smooth_rgb):
+    enhancer = make_tiny_enhancer("hevc", stats_rates=(22.0, 37.0, 47.0))
+    weights = tmp_path / "hevc_weights"
+    enhancer.pipeline.save_pretrained(weights)
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(encode_video([np.roll(smooth_rgb, 5 * i, axis=1) for i in range(3)], "mp4"))
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["batch", str(video), "-o", str(out), "--weights", str(weights), "--realism", "1", "--steps", "3", "--seed", "4"]
+    assert main(args) == 0
+    rate = enhancer.decode(video.read_bytes()).rate.value
+    for i, frame in enumerate(base_codecs.hevc.iter_frames(video)):  # every frame sampled with the one seed
+        expected = enhancer.enhance(frame, rate, realism=1, steps=3, seed=4)
+        assert np.array_equal(np.asarray(Image.open(out / f"clip_{i:06d}.png")), expected)
+    assert len(list(out.iterdir())) == 3
+
+
+def test_batch_refuses_clashing_output_names(tmp_path, jpeg_dir, tiny_weights, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "im0.jpg").write_bytes((jpeg_dir / "im0.jpg").read_bytes())
+    assert main(["batch", str(jpeg_dir), str(other), "-o", str(tmp_path), "--weights", str(tiny_weights)]) == 2
+    assert "rename one" in capsys.readouterr().err
+
+
+def test_accelerate_launch_two_processes_share_the_work(tmp_path, jpeg_dir, tiny_weights):
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
+        "-m", "dirac", "batch", str(jpeg_dir), "-o", str(out), "--weights", str(tiny_weights),
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "process 0/2: wrote 2 images" in result.stdout and "process 1/2: wrote 1 images" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["im0.png", "im1.png", "im2.png"]
