@@ -47,13 +47,14 @@ class Degradation:
     keyword: str
     low: int
     high: int
+    skew: float = 1.0  # rate = low + u**skew * (high - low), u uniform: > 1 favours low values
     grid_step: int = 5
     grey_fraction: float = 0.35
     full_chroma_fraction: float = 0.2
 
     def sample(self, rng: np.random.Generator) -> Tuple[int, dict]:
-        """A random rate (uniform over the range) and the encode keywords for it."""
-        rate = int(rng.integers(self.low, self.high + 1))
+        """A random rate (skewed towards the coarse end) and the encode keywords for it."""
+        rate = int(round(self.low + rng.random() ** self.skew * (self.high - self.low)))
         sub = "4:4:4" if rng.random() < self.full_chroma_fraction else "4:2:0"
         return rate, {self.keyword: rate, "subsampling": sub}
 
@@ -66,8 +67,8 @@ class Degradation:
 
 
 DEGRADATIONS: Dict[str, Degradation] = {
-    "jpeg": Degradation("quality", 5, 95),  # IJG quality
-    "hevc": Degradation("qp", 22, 47),  # x265 intra QP
+    "jpeg": Degradation("quality", 5, 95, skew=2.0),  # IJG quality; median about 27
+    "hevc": Degradation("qp", 22, 47, skew=0.5),  # x265 intra QP; median about 40
 }
 
 
