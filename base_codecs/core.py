@@ -6,8 +6,10 @@ the way Pillow plugins do; callers only ever use :func:`get_codec`.
 from __future__ import annotations
 
 import abc
+import io
+import warnings
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -39,6 +41,36 @@ class Decoded:
 
 
 ImageLike = Union[np.ndarray, Image.Image]
+
+# Decompression-bomb guard shared by every decoder: Pillow's own default limit (~89.5 Mpx, a
+# 1 GiB RGBA canvas), checked on the size a file declares, before a picture is allocated.
+MAX_PIXELS = 1024**3 // 4 // 3
+
+
+def check_size(width: int, height: int, what: str) -> None:
+    """Refuse a declared picture size that is empty or above :data:`MAX_PIXELS`."""
+    if width < 1 or height < 1:
+        raise CodecError(f"{what} declares an empty {width}x{height} picture")
+    if width * height > MAX_PIXELS:
+        raise CodecError(
+            f"{what} declares {width}x{height} pixels, above the {MAX_PIXELS:,}-pixel limit "
+            "(a decompression-bomb guard)"
+        )
+
+
+def open_with_pillow(data: bytes, formats: Sequence[str], what: str) -> Image.Image:
+    """``data`` opened (not yet decoded) by Pillow's plugins for ``formats`` only, its declared
+    size checked; Pillow's own bomb check, which fires while opening, is reported the same way."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=list(formats))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise CodecError(f"{what} declares too many pixels (a decompression-bomb guard): {exc}") from None
+    except Image.UnidentifiedImageError:
+        raise CodecError(f"corrupt or truncated {what}: its header cannot be parsed") from None
+    check_size(image.width, image.height, what)
+    return image
 
 
 def as_uint8_array(image: ImageLike) -> np.ndarray:

@@ -3,17 +3,15 @@ recovered from the file's quantisation tables."""
 from __future__ import annotations
 
 import io
-import warnings
 from functools import lru_cache
 from typing import Dict, List, Optional
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_uint8_array, register
+from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_uint8_array, open_with_pillow, register
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
-MAX_PIXELS = 256_000_000  # decompression-bomb guard: 16k x 16k
 
 
 @lru_cache(maxsize=None)
@@ -37,7 +35,8 @@ def estimate_quality(quantization: Dict[int, List[int]]) -> Optional[int]:
     """
     if not quantization:
         return None
-    tables = [np.asarray(quantization[k], dtype=np.float64) for k in sorted(quantization)][:2]
+    # a zero entry (invalid, yet libjpeg decodes the file) counts as 1, keeping the logs finite
+    tables = [np.maximum(np.asarray(quantization[k], dtype=np.float64), 1.0) for k in sorted(quantization)][:2]
     best, best_err = None, np.inf
     for quality, reference in _ijg_tables().items():
         ref = [np.asarray(t, dtype=np.float64) for t in reference][: len(tables)]
@@ -73,22 +72,16 @@ class JpegCodec(BaseCodec):
         if not self.sniff(data):
             raise CodecError("not a JPEG: missing the FF D8 FF start-of-image marker")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(io.BytesIO(data)) as im:
-                    if im.width * im.height > MAX_PIXELS:
-                        raise CodecError(
-                            f"JPEG declares {im.width}x{im.height} pixels, above the {MAX_PIXELS:,} pixel limit"
-                        )
-                    quality = estimate_quality(getattr(im, "quantization", None) or {})
-                    im.load()
-                    im = ImageOps.exif_transpose(im)
-                    if im.mode not in ("L", "RGB"):
-                        im = im.convert("RGB")  # CMYK / YCCK (Adobe) and others
-                    pixels = np.asarray(im)
+            with open_with_pillow(data, ["JPEG"], "JPEG") as im:
+                quality = estimate_quality(getattr(im, "quantization", None) or {})
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                if im.mode not in ("L", "RGB"):
+                    im = im.convert("RGB")  # CMYK / YCCK (Adobe) and others
+                pixels = np.asarray(im)
         except CodecError:
             raise
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        except (OSError, ValueError, SyntaxError) as exc:
             raise CodecError(f"corrupt or truncated JPEG: {exc}") from None
         bpp = len(data) * 8.0 / (pixels.shape[0] * pixels.shape[1])
         return Decoded(pixels, RateInfo("jpeg", quality, bpp))

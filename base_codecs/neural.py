@@ -16,10 +16,11 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_uint8_array, register
+from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_uint8_array, check_size, register
 
 MAGIC = b"DNC1"
 STRIDE = 64  # total downsampling of the hyperprior models; images are padded to a multiple
+MIN_LATENT_STRIDE = 16  # every CompressAI image model downsamples its latents at least this much
 DEFAULT_MODEL, DEFAULT_QUALITY, DEFAULT_METRIC = "bmshj2018-factorized", 3, "mse"
 _FIXED = struct.Struct(">BIIIBIIB")  # quality, fingerprint, height, width, channels, latent h, w, n strings
 
@@ -130,8 +131,12 @@ def _unpack(data: bytes):
             pos += 4 + length
     except (IndexError, UnicodeDecodeError, struct.error, ValueError) as exc:
         raise CodecError(f"truncated or corrupt neural-codec stream ({len(data)} bytes): {exc}") from None
-    if pos != len(data) or channels not in (1, 3) or min(height, width) < 1:
+    if pos != len(data) or channels not in (1, 3) or count < 1:
         raise CodecError(f"corrupt neural-codec stream: header does not match its {len(data)} bytes")
+    check_size(width, height, "neural-codec stream")
+    padded = [n + -n % STRIDE for n in (height, width)]
+    if not all(1 <= n <= p // MIN_LATENT_STRIDE for n, p in zip((lh, lw), padded)):
+        raise CodecError(f"corrupt neural-codec stream: a {lh}x{lw} latent cannot code a {height}x{width} picture")
     return model_id, quality, crc, (height, width), channels, (lh, lw), strings
 
 
@@ -229,8 +234,15 @@ class NeuralCodec(BaseCodec):
 
         model_id, quality, crc, (height, width), channels, latent, strings = _unpack(data)
         net = self._net(model_id, quality, crc)
-        with torch.no_grad():
-            x_hat = net.decompress([[s] for s in strings], list(latent))["x_hat"]
+        try:
+            with torch.no_grad():
+                x_hat = net.decompress([[s] for s in strings], list(latent))["x_hat"]
+        except Exception as exc:  # compressai and torch raise many types on latents that do not fit the model
+            raise CodecError(f"corrupt neural-codec stream: its latents do not decode with {model_id!r}: {exc}") from None
+        if x_hat.ndim != 4 or x_hat.shape[-2] < height or x_hat.shape[-1] < width:
+            raise CodecError(
+                f"corrupt neural-codec stream: its latents decode to {tuple(x_hat.shape[-2:])}, not {height}x{width}"
+            )
         x_hat = x_hat[0, :, :height, :width].clamp(0, 1)
         if channels == 1:
             x_hat = x_hat.mean(dim=0)

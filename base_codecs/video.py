@@ -15,7 +15,7 @@ from typing import Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .core import CodecError, Decoded, RateInfo
+from .core import MAX_PIXELS, CodecError, Decoded, RateInfo, check_size
 
 Source = Union[bytes, str, os.PathLike]
 
@@ -28,6 +28,13 @@ MATRICES = {
     7: (0.212, 0.087),  # SMPTE 240M
     9: (0.2627, 0.0593),  # BT.2020 non-constant luminance
 }
+# Strict, bounded decoding: FFmpeg stops at the errors it detects instead of concealing them,
+# and refuses pictures above the shared pixel limit before allocating them.
+DECODER_OPTIONS = {"err_detect": "explode", "max_pixels": str(MAX_PIXELS)}
+# Appended to a raw stream to test that its last slice is whole: a decoder stops at a complete
+# slice's end flag and never reads on, but runs on into whatever follows a truncated one. 0xFF
+# bytes form no start code.
+TAIL = b"\xff" * 64
 MATRIX_RGB, MATRIX_UNSPECIFIED = 0, 2
 RANGE_LIMITED, RANGE_FULL = 1, 2  # AVCOL_RANGE_MPEG, AVCOL_RANGE_JPEG
 BT601 = MATRICES[5]
@@ -169,11 +176,20 @@ def _open(source: Source, fmt: Optional[str], what: str):
     target = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else os.fspath(source)
     if isinstance(target, str) and not os.path.isfile(target):
         raise CodecError(f"{what}: no such file")
-    container = av.open(target, format=fmt)
+    container = av.open(target, format=fmt, options=DECODER_OPTIONS)
     if not container.streams.video:
         container.close()
         raise CodecError(f"{what} holds no video stream")
-    return container, container.streams.video[0]
+    stream = container.streams.video[0]
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width and height:  # what the parameter sets declare, when probing could read them
+        try:
+            check_size(width, height, what)
+        except CodecError:
+            container.close()
+            raise
+    stream.codec_context.options = DECODER_OPTIONS
+    return container, stream
 
 
 _TRACE_LINE = re.compile(r"^\s*\d+\s+(\w+)\s+[01]+ = (-?\d+)\s*$")
@@ -215,21 +231,32 @@ def _coded_qp(stream, packets) -> Optional[int]:
     return None
 
 
+def _first_picture(data: bytes, fmt: Optional[str], what: str, read_qp: bool = False):
+    """(first decoded frame, coded bytes per picture, slice QP if ``read_qp``)."""
+    container, stream = _open(data, fmt, what)
+    with container:
+        packets = [packet for packet in container.demux(stream) if packet.size]
+        bytes_per_picture = sum(packet.size for packet in packets) / max(len(packets), 1)
+        frame = next((f for packet in packets + [None] for f in stream.decode(packet)), None)
+        if frame is None:
+            raise CodecError(f"{what} holds no decodable picture ({len(data)} bytes): truncated or corrupt")
+        return frame, bytes_per_picture, _coded_qp(stream, packets) if read_qp else None  # reading QP uses up the packets
+
+
 def decode_still(data: bytes, fmt: Optional[str], family: str, what: str) -> Decoded:
-    """Decode the first picture of ``data``; bpp averages the coded pictures' packets."""
+    """Decode the first picture of ``data``; bpp averages the coded pictures' packets.
+
+    FFmpeg conceals a slice cut short without a word, so a raw stream is also decoded with
+    :data:`TAIL` appended: a different picture means the decoder ran past the end of the data.
+    """
     if not data:
         raise CodecError(f"{what} data is empty (0 bytes)")
     with _av_errors(what):
-        container, stream = _open(data, fmt, what)
-        with container:
-            packets = [packet for packet in container.demux(stream) if packet.size]
-            coded_bytes = sum(packet.size for packet in packets)
-            frame = next((f for packet in packets + [None] for f in stream.decode(packet)), None)
-            if frame is None:
-                raise CodecError(f"{what} holds no decodable picture ({len(data)} bytes): truncated or corrupt")
-            qp = _coded_qp(stream, packets)
+        frame, coded_bytes, qp = _first_picture(data, fmt, what, read_qp=True)
         image = frame_to_array(frame)
-    bpp = coded_bytes * 8.0 / (len(packets) * frame.width * frame.height)
+        if fmt is not None and not np.array_equal(frame_to_array(_first_picture(data + TAIL, fmt, what)[0]), image):
+            raise CodecError(f"{what} is truncated: its picture data ends early ({len(data)} bytes)")
+    bpp = coded_bytes * 8.0 / (frame.width * frame.height)
     return Decoded(image, RateInfo(family, qp, bpp))
 
 
