@@ -7,16 +7,17 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
 import base_codecs
-from base_codecs import DiracError
+from base_codecs import DiracError, images
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}  # what each output format can store
 
 
 def read_input(path: Path) -> bytes:
@@ -24,29 +25,50 @@ def read_input(path: Path) -> bytes:
         raise DiracError(f"{path}: no such file")
     if not path.is_file():
         raise DiracError(f"{path}: not a regular file")
-    return path.read_bytes()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DiracError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def write_image_atomic(pixels: np.ndarray, path: Path, inputs: List[Path]) -> None:
-    """Write via a temp file + rename: never a partial output, never over an input."""
+def about(src: Path, exc: DiracError) -> str:
+    """The error message, led by the file it concerns."""
+    return str(exc) if str(exc).startswith(str(src)) else f"{src}: {exc}"
+
+
+def check_output(path: Path, inputs: List[Path], shape: Tuple[int, ...]) -> str:
+    """The output format of ``path`` once the write is known to be possible: checked before
+    the enhancement runs, so a bad output path costs nothing."""
     fmt = OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DiracError(f"{path}: unsupported output extension; use one of {', '.join(OUTPUT_FORMATS)}")
     if any(path.resolve() == p.resolve() for p in inputs):
         raise DiracError(f"{path}: refusing to overwrite an input file")
     if not path.parent.is_dir():
-        raise DiracError(f"{path}: output directory {path.parent} does not exist")
+        problem = "is not a directory" if path.parent.exists() else "does not exist"
+        raise DiracError(f"{path}: output directory {path.parent} {problem}")
+    if path.is_dir():
+        raise DiracError(f"{path}: is a directory, not an output file")
+    if max(shape[:2]) > MAX_SIDE.get(fmt, max(shape[:2])):
+        raise DiracError(f"{path}: {fmt} stores at most {MAX_SIDE[fmt]} pixels a side, the image is {shape[1]}x{shape[0]}")
+    return fmt
+
+
+def write_image_atomic(pixels: np.ndarray, path: Path, fmt: str) -> None:
+    """Write via a temp file + rename: never a partial output."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=".dirac-", suffix=path.suffix, dir=path.parent)
     except OSError as exc:
-        raise DiracError(f"{path}: cannot write output ({exc.strerror})") from None
+        raise DiracError(f"{path}: cannot write output ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
             Image.fromarray(pixels).save(f, format=fmt, **options)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         os.unlink(tmp)
+        if isinstance(exc, OSError):  # disk full, quota, permissions changed under us
+            raise DiracError(f"{path}: cannot write output ({exc.strerror or exc})") from None
         raise
 
 
@@ -54,13 +76,16 @@ def expand_inputs(specs: List[str]) -> List[Path]:
     """Files, directories (their files, sorted) and glob patterns, in order, without repeats."""
     paths: List[Path] = []
     for spec in specs:
-        if any(ch in spec for ch in "*?["):
+        if Path(spec).is_dir():
+            found = sorted(p for p in Path(spec).iterdir() if p.is_file() and not p.name.startswith("."))
+            if not found:
+                raise DiracError(f"{spec}: directory holds no files")
+            paths += found
+        elif any(ch in spec for ch in "*?[") and not Path(spec).exists():  # an existing name is literal
             matches = sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file())
             if not matches:
                 raise DiracError(f"{spec}: no files match")
             paths += matches
-        elif Path(spec).is_dir():
-            paths += sorted(p for p in Path(spec).iterdir() if p.is_file() and not p.name.startswith("."))
         else:
             paths.append(Path(spec))
     return list(dict.fromkeys(paths))
@@ -79,35 +104,69 @@ class EnhancerCache:
     def get(self, family: str):
         from .enhancer import Enhancer, default_weights
 
+        path = self.weights if self.weights is not None else default_weights(family)
         if family not in self.loaded:
-            path = self.weights if self.weights is not None else default_weights(family)
-            self.loaded[family] = Enhancer.from_pretrained(path, device=self.device)
-        return self.loaded[family]
+            enhancer = Enhancer.from_pretrained(path, device=self.device)
+            if not all(bool(p.isfinite().all()) for p in enhancer.pipeline.model.parameters()):
+                raise DiracError(f"weights at {path} hold NaN or infinite values: they are corrupt")
+            self.loaded[family] = enhancer
+        enhancer = self.loaded[family]
+        if enhancer.codec != family:
+            raise DiracError(f"the input is {family}, but the weights at {path} enhance {enhancer.codec}; pass matching --weights")
+        return enhancer
+
+
+def base_decode(data: bytes, args) -> Tuple[str, base_codecs.Decoded]:
+    """(family, picture to enhance): a codec bitstream decoded by its codec, or an ordinary image
+    file (PNG, TIFF, ...) taken as an already decoded picture once --rate says how it was coded."""
+    image_format = images.sniff(data)
+    if image_format is None:
+        family = base_codecs.sniff(data)
+        if args.codec not in ("auto", family):
+            raise DiracError(f"--codec {args.codec} given, but the file is {family}")
+        return family, base_codecs.get_codec(family).decode(data)
+    if args.rate is None:
+        raise DiracError(
+            f"a {image_format} file is an already decoded picture and does not say how it was coded; "
+            "to enhance it, pass --rate (and --codec, default jpeg)"
+        )
+    family = "jpeg" if args.codec == "auto" else args.codec
+    return family, base_codecs.Decoded(images.decode(data), base_codecs.RateInfo(family, args.rate))
 
 
 def enhance_file(src: Path, dst: Path, args, cache: EnhancerCache, inputs: List[Path]) -> str:
     data = read_input(src)
-    family = base_codecs.sniff(data)
-    if args.codec != "auto" and family != args.codec:
-        raise DiracError(f"--codec {args.codec} given, but the file is {family}")
-    enhancer = cache.get(family)
-    decoded = enhancer.decode(data)
+    family, decoded = base_decode(data, args)
     rate = args.rate if args.rate is not None else decoded.rate.value
     if rate is None:
         raise DiracError("the file does not say its rate; pass --rate")
-    out = enhancer.enhance(
+    fmt = check_output(dst, inputs, decoded.image.shape)
+    out = cache.get(family).enhance(
         decoded.image, rate, realism=args.realism, steps=args.steps, seed=args.seed, tile=args.tile,
         progress=len(inputs) == 1,
     )
-    write_image_atomic(out, dst, inputs)
+    write_image_atomic(out, dst, fmt)
     return f"{src} -> {dst}: {family} rate {rate:g}, realism {args.realism:g}"
+
+
+def check_device(name: str) -> None:
+    """Fail early, as bad usage, on a device torch cannot name or this machine cannot use."""
+    import torch
+
+    try:
+        torch.zeros(1, device=torch.device(name)).cpu()
+    except (RuntimeError, NotImplementedError, AssertionError) as exc:
+        raise DiracError(f"--device {name} is not usable here: {str(exc).splitlines()[0]}") from None
 
 
 def cmd_enhance(args) -> None:
     import torch
 
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise DiracError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    check_device(args.device)
     inputs = expand_inputs(args.inputs)
     output = Path(args.output)
     into_dir = len(inputs) > 1 or output.is_dir()
@@ -119,7 +178,7 @@ def cmd_enhance(args) -> None:
         try:
             message = enhance_file(src, output_for(src, output, into_dir), args, cache, inputs)
         except DiracError as exc:
-            message = str(exc) if str(exc).startswith(str(src)) else f"{src}: {exc}"
+            message = about(src, exc)
             if len(inputs) == 1:
                 raise DiracError(message) from None
             failures.append(src)
@@ -132,14 +191,26 @@ def cmd_enhance(args) -> None:
 
 def cmd_info(args) -> None:
     src = Path(args.input)
-    data = read_input(src)
-    family = base_codecs.sniff(data)
-    decoded = base_codecs.get_codec(family).decode(data)
-    h, w = decoded.image.shape[:2]
-    kind = "grey" if decoded.image.ndim == 2 else "RGB"
-    rate = "unknown" if decoded.rate.value is None else f"{decoded.rate.value:g}"
-    bpp = "unknown" if decoded.rate.bpp is None else f"{decoded.rate.bpp:.3f}"
-    print(f"{src}: {family} {w}x{h} {kind}, rate {rate}, {bpp} bpp")
+    try:
+        print(describe(src, read_input(src)))
+    except DiracError as exc:
+        raise DiracError(about(src, exc)) from None
+
+
+def describe(src: Path, data: bytes) -> str:
+    """``dirac info``'s line: format or codec family, size, colour, rate."""
+    image_format = images.sniff(data)
+    if image_format is not None:
+        pixels, what, detail = images.decode(data), image_format, "already decoded (enhance it with --rate)"
+    else:
+        what = base_codecs.sniff(data)
+        decoded = base_codecs.get_codec(what).decode(data)
+        rate = "unknown" if decoded.rate.value is None else f"{decoded.rate.value:g}"
+        bpp = "unknown" if decoded.rate.bpp is None else f"{decoded.rate.bpp:.3f}"
+        pixels, detail = decoded.image, f"rate {rate}, {bpp} bpp"
+    h, w = pixels.shape[:2]
+    kind = "grey" if pixels.ndim == 2 else "RGB"
+    return f"{src}: {what} {w}x{h} {kind}, {detail}"
 
 
 def cmd_train(args) -> None:
@@ -191,7 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage error (2) or the help (0)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         args.func(args)
     except DiracError as exc:
