@@ -83,5 +83,5 @@ class DiracPipeline(DiffusionPipeline):
             denoise, x_in.shape, scheduler, self.t_start(rate_unit), steps, realism, tau / sigma,
             generator=generator, device=x.device, progress=tick,
         )
-        out = (x + sigma * z_0[:, :, :height, :width]).clamp_(0, 1)
+        out = (x + sigma * z_0[:, :, :height, :width].nan_to_num(0.0)).clamp_(0, 1)  # a NaN prediction adds nothing
         return out.mean(dim=1, keepdim=True) if grey else out
