@@ -31,12 +31,15 @@ def _load_pipeline(path: Path) -> DiracPipeline:
     was_enabled = diffusers_logging.is_progress_bar_enabled()
     diffusers_logging.disable_progress_bar()  # a bar for loading two small files is noise
     try:
-        return DiracPipeline.from_pretrained(str(path))
+        pipeline = DiracPipeline.from_pretrained(str(path))
     except Exception as exc:  # diffusers raises many types for a damaged folder
         raise DiracError(f"weights at {path} are corrupt or incomplete: {exc}") from None
     finally:
         if was_enabled:
             diffusers_logging.enable_progress_bar()
+    if not all(bool(p.isfinite().all()) for p in pipeline.model.parameters()):
+        raise DiracError(f"weights at {path} hold NaN or infinite values: they are corrupt")
+    return pipeline
 
 
 class Enhancer:
@@ -117,6 +120,8 @@ class Enhancer:
         if isinstance(image, torch.Tensor):
             if image.ndim not in (3, 4) or not image.is_floating_point():
                 raise DiracError(f"tensor input must be float CxHxW or BxCxHxW in [0, 1], got {tuple(image.shape)} {image.dtype}")
+            if not bool(image.isfinite().all()):
+                raise DiracError("tensor input holds NaN or infinite values")
             device = image.device
             batch = image if image.ndim == 4 else image[None]
             return batch.float(), lambda out: (out if image.ndim == 4 else out[0]).to(device, image.dtype)

@@ -93,3 +93,20 @@ def test_frames_share_noise_so_static_scene_does_not_flicker(enhancer):
     assert len(out) == 3 and all(np.array_equal(out[0], o) for o in out[1:])
     unshared = [enhancer.enhance(frame, 10, realism=1.0, steps=4, seed=s) for s in (1, 2)]
     assert not np.array_equal(*unshared)  # independent noise would flicker
+
+
+def test_non_finite_tensor_input_is_refused(enhancer):
+    bad = torch.full((3, 16, 16), 0.5)
+    bad[0, 3, 3] = float("nan")
+    with pytest.raises(DiracError, match="NaN"):
+        enhancer.enhance(bad, 30)
+
+
+def test_weights_with_nan_are_refused_by_the_api(enhancer, tmp_path):
+    import copy
+
+    pipeline = copy.deepcopy(enhancer.pipeline)
+    next(pipeline.model.parameters()).data.fill_(float("nan"))
+    pipeline.save_pretrained(tmp_path)
+    with pytest.raises(DiracError, match="NaN or infinite"):
+        Enhancer.from_pretrained(tmp_path)
