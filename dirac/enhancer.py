@@ -82,11 +82,14 @@ class Enhancer:
         """
         batch, restore = self._to_batch(image)
         generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
-        out = self.pipeline(
-            batch.to(self.device), rate, realism=realism, steps=steps, generator=generator,
-            tile=tile, overlap=overlap, progress=progress,
-        )
-        return restore(out)
+        with torch.inference_mode():  # conversions happen in place on the pipeline's output
+            result = restore(
+                self.pipeline(
+                    batch.to(self.device), rate, realism=realism, steps=steps, generator=generator,
+                    tile=tile, overlap=overlap, progress=progress,
+                )
+            )
+        return result.clone() if isinstance(result, torch.Tensor) else result  # a normal tensor again
 
     def enhance_frames(
         self, frames: Iterable[ImageInput], rate: float, realism: float = 0.0, seed: int = 0, **options
@@ -132,7 +135,7 @@ class Enhancer:
         tensor = tensor[None, None] if grey else tensor.permute(2, 0, 1)[None]
 
         def restore(out: torch.Tensor):
-            pixels = out[0].mul(255).round_().clamp_(0, 255).to(torch.uint8).cpu()
+            pixels = out[0].mul_(255).round_().clamp_(0, 255).to(torch.uint8).cpu()
             pixels = pixels[0].numpy() if grey else pixels.permute(1, 2, 0).numpy()
             return Image.fromarray(pixels) if as_pil else pixels
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from diffusers import DDPMScheduler, DiffusionPipeline
 from tqdm.auto import tqdm
 
@@ -60,28 +59,33 @@ class DiracPipeline(DiffusionPipeline):
         bar = tqdm(total=total, desc="enhance", unit="call", disable=not progress or total < 2)
         out = [self._enhance_one(img[None], r, realism, steps, generator, tile, overlap, bar.update) for img, r in zip(images, rates)]
         bar.close()
-        return torch.cat(out)
+        return out[0] if len(out) == 1 else torch.cat(out)
 
     def _enhance_one(self, image, rate, realism, steps, generator, tile, overlap, tick) -> torch.Tensor:
+        """One image. Full-size float tensors are few (the input, one accumulator, one output):
+        tiles are cut, padded to the network stride and scaled one at a time."""
         codec = self.model.config.codec
         rate_unit = normalise_rate(codec, rate)
         sigma, tau = self.residual_scale(float(rate))
         grey = image.shape[1] == 1
-        x = image.float().clamp(0, 1).expand(-1, 3, -1, -1) if grey else image.float().clamp(0, 1)
+        x = image.float().expand(-1, 3, -1, -1)  # a view: grey costs no extra memory
         height, width = x.shape[-2:]
         multiple = self.model.stride
-        pad = (0, -width % multiple, 0, -height % multiple)
-        x_in = F.pad(x * 2 - 1, pad, mode="replicate").contiguous(memory_format=torch.channels_last)
+        padded = (1, 3, height + -height % multiple, width + -width % multiple)
         rate_t = torch.tensor([rate_unit], device=x.device)
+
+        def network(z_t: torch.Tensor, x_tile: torch.Tensor, t_t: torch.Tensor) -> torch.Tensor:
+            x_tile = x_tile.clamp(0, 1).mul_(2).sub_(1).contiguous(memory_format=torch.channels_last)
+            return self.model(z_t, x_tile, t_t, rate_t)
 
         def denoise(z_t: torch.Tensor, t: int) -> torch.Tensor:
             t_t = torch.tensor([t], device=x.device)
-            return apply_tiled(lambda z, xt: self.model(z, xt, t_t, rate_t), z_t, x_in, tile, overlap, multiple)
+            return apply_tiled(lambda z, xt: network(z, xt, t_t), z_t, x, tile, overlap, multiple)
 
         scheduler = type(self.scheduler).from_config(self.scheduler.config)  # per call: thread-safe
         z_0 = sample_residual(
-            denoise, x_in.shape, scheduler, self.t_start(rate_unit), steps, realism, tau / sigma,
+            denoise, torch.Size(padded), scheduler, self.t_start(rate_unit), steps, realism, tau / sigma,
             generator=generator, device=x.device, progress=tick,
         )
-        out = (x + sigma * z_0[:, :, :height, :width].nan_to_num(0.0)).clamp_(0, 1)  # a NaN prediction adds nothing
+        out = z_0[:, :, :height, :width].mul_(sigma).add_(x).clamp_(0, 1)  # in place: no new full-size tensor
         return out.mean(dim=1, keepdim=True) if grey else out

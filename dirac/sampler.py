@@ -58,7 +58,8 @@ def sample_residual(
 ) -> torch.Tensor:
     """Run the dial's ``k`` calls of ``denoise(z_t, t) -> z_0`` and return the last z_0.
 
-    Every prediction is clipped to [-tau, tau] before it is used, whatever the network says.
+    Every prediction is clipped to [-tau, tau] before it is used, whatever the network says
+    (NaN counts as zero).
     """
     calls = calls_for(realism, steps)
     timesteps = late_start_timesteps(t_start, steps)
@@ -66,7 +67,7 @@ def sample_residual(
     alphas = scheduler.alphas_cumprod
     z_t = torch.zeros(1, 1, 1, 1, device=device).expand(shape)  # zero residual, no memory
     for i in range(calls):
-        z_0 = denoise(z_t, timesteps[i]).clamp_(-tau, tau)
+        z_0 = denoise(z_t, timesteps[i]).nan_to_num_(0.0).clamp_(-tau, tau)  # NaN adds nothing
         if progress is not None:
             progress()
         if i == calls - 1:

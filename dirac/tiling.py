@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Callable, List
 
 import torch
+import torch.nn.functional as F
 
 from base_codecs import DiracError
 
@@ -36,27 +37,36 @@ def _ramp(length: int, start: int, size: int, overlap: int, device) -> torch.Ten
 def apply_tiled(
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     z_t: torch.Tensor,
-    x_tilde: torch.Tensor,
+    x: torch.Tensor,
     tile: int,
     overlap: int,
     multiple: int = 16,
 ) -> torch.Tensor:
-    """``fn(z_t_tile, x_tilde_tile)`` over the whole image, blended. Shapes 1xCxHxW."""
+    """``fn(z_t_tile, x_tile)`` over the whole image, blended, at ``z_t``'s (padded) size.
+
+    ``x`` may be smaller than ``z_t`` (up to the padding to ``multiple``): its tiles are
+    edge-replicated to full tile size, exactly as if the whole image had been padded.
+    """
     if tile % multiple or overlap % multiple or not 0 <= overlap < tile:
         raise DiracError(f"tile ({tile}) and overlap ({overlap}) must be multiples of {multiple}, overlap < tile")
-    _, channels, height, width = x_tilde.shape
+    _, channels, height, width = z_t.shape
     ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    th, tw = min(tile, height), min(tile, width)
+
+    def x_tile(y: int, x0: int) -> torch.Tensor:
+        part = x[:, :, y : y + th, x0 : x0 + tw]
+        short_h, short_w = th - part.shape[2], tw - part.shape[3]
+        return F.pad(part, (0, short_w, 0, short_h), mode="replicate") if short_h or short_w else part
+
     if len(ys) == 1 and len(xs) == 1:
-        return fn(z_t, x_tilde)
-    out = torch.zeros(1, channels, height, width, device=x_tilde.device)
-    total = torch.zeros(1, 1, height, width, device=x_tilde.device)
+        return fn(z_t, x_tile(0, 0))
+    out = torch.zeros(1, channels, height, width, device=x.device)
+    total = torch.zeros(1, 1, height, width, device=x.device)
     for y in ys:
-        th = min(tile, height)
-        wy = _ramp(height, y, th, overlap, x_tilde.device)
-        for x in xs:
-            tw = min(tile, width)
-            w = wy[:, None] * _ramp(width, x, tw, overlap, x_tilde.device)[None, :]
-            pred = fn(z_t[:, :, y : y + th, x : x + tw], x_tilde[:, :, y : y + th, x : x + tw])
-            out[:, :, y : y + th, x : x + tw] += pred * w
-            total[:, :, y : y + th, x : x + tw] += w
+        wy = _ramp(height, y, th, overlap, x.device)
+        for x0 in xs:
+            w = wy[:, None] * _ramp(width, x0, tw, overlap, x.device)[None, :]
+            pred = fn(z_t[:, :, y : y + th, x0 : x0 + tw], x_tile(y, x0))
+            out[:, :, y : y + th, x0 : x0 + tw] += pred * w
+            total[:, :, y : y + th, x0 : x0 + tw] += w
     return out.div_(total)
