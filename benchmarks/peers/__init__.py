@@ -37,6 +37,11 @@ class Peer(abc.ABC):
         return {"description": self.description}
 
 
+def count_parameters(module) -> int:
+    """Learned parameters of a torch module (the model-size column of the speed table)."""
+    return sum(p.numel() for p in module.parameters())
+
+
 Factory = Callable[..., List[Peer]]  # one method may come in several settings (the dial)
 _REGISTRY: Dict[str, Factory] = {}
 # Modules that register a peer on import, in the order the run lists them.

@@ -14,7 +14,7 @@ import numpy as np
 
 from base_codecs import DiracError
 
-from . import Peer, PeerUnavailable, register
+from . import Peer, PeerUnavailable, count_parameters, register
 
 
 def fingerprint(folder: Path) -> dict:
@@ -46,7 +46,7 @@ class DiracSetting(Peer):
 
     def info(self) -> dict:
         return {"description": self.description, "realism": self.realism, "steps": self.steps, "seed": self.seed,
-                "weights": str(self.weights), **self.about}
+                "weights": str(self.weights), "parameters": count_parameters(self.enhancer.pipeline.model), **self.about}
 
 
 def _factory(codec: str, weights: Union[str, Path, None] = None, realism: Sequence[float] = (0.0,),

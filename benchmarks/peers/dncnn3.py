@@ -14,7 +14,7 @@ import numpy as np
 from base_codecs import DiracError
 
 from ..shared import shared_path
-from . import Peer, PeerUnavailable, register
+from . import Peer, PeerUnavailable, count_parameters, register
 
 CONV_LAYERS = 20
 PARAMETERS = 665_921
@@ -94,7 +94,7 @@ class DnCNN3(Peer):
     def info(self) -> dict:
         return {"description": self.description,
                 "colour": "applied to each RGB channel separately (the model is grey only)",
-                "weights": str(self.path)}
+                "weights": str(self.path), "parameters": count_parameters(self.net)}
 
 
 def _factory(dncnn3_weights: Union[str, Path, None] = None, device: str = "cpu", **_) -> List[Peer]:
