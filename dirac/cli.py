@@ -214,7 +214,7 @@ def cmd_train(args) -> None:
     from .train import TrainConfig, Trainer
 
     cfg = TrainConfig(
-        codec=args.codec, data=args.data, out=args.out, steps=args.steps, batch=args.batch, patch=args.patch,
+        codec=args.codec, data=args.data, sources=args.sources, out=args.out, steps=args.steps, batch=args.batch, patch=args.patch,
         lr=args.lr, max_minutes=args.max_minutes, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
     )
     best = Trainer(cfg).run()
@@ -245,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train (or resume training) an enhancer")
     p.add_argument("--codec", default="jpeg")
-    p.add_argument("--data", nargs="+", required=True, help="directories of lossless training images")
+    p.add_argument("--data", nargs="+", required=True, help="directories of lossless training images (or of coded bitstreams with manifest.json, with --sources)")
+    p.add_argument("--sources", nargs="+", default=[], help="with pre-coded --data (VVC): directories holding the original images")
     p.add_argument("--out", required=True, help="weights directory; resumes from its checkpoint if present")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--batch", type=int, default=16)

@@ -123,6 +123,17 @@ class PatchSampler:
             rates.append(rate)
         return np.stack(originals), np.stack(decodes), np.array(rates, dtype=np.float64)
 
+    def fixed_crops(self, size: int = 256) -> List[Tuple[np.ndarray, np.ndarray, float]]:
+        """Validation examples: centre crops coded at a coarse and a medium rate, grey and colour."""
+        grid = self.rates.grid()
+        examples = []
+        for im in self.images:
+            crop = centre_crop(im, size)
+            for rate in (grid[1], grid[len(grid) // 3]):
+                for c in [crop] if crop.ndim == 2 else [crop, rgb_to_y(crop)]:
+                    examples.append((c, self.degrade(c, self.rates.encode_kwargs(rate)), rate))
+        return examples
+
     def residual_stats(self, per_rate: int = 48, quantile: float = 0.999) -> Dict[str, list]:
         """Residual std (sigma) and clip bound (tau, a high quantile of |r|) on a rate grid.
 
@@ -137,6 +148,86 @@ class PatchSampler:
                     for crop, kwargs in crops
                 ]
             )
-            sigma.append(float(np.sqrt(np.mean(res**2))))
-            tau.append(float(np.quantile(np.abs(res), quantile)))
+            s, t = residual_summary(res, quantile)
+            sigma.append(s)
+            tau.append(t)
         return {"stats_rates": [float(r) for r in self.rates.grid()], "stats_sigma": sigma, "stats_tau": tau}
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central region of at most ``size`` pixels a side, on the 16-pixel block grid."""
+    h, w = (min(size, s - s % 16) for s in image.shape[:2])
+    y0, x0 = (image.shape[0] - h) // 2 // 16 * 16, (image.shape[1] - w) // 2 // 16 * 16
+    return np.ascontiguousarray(image[y0 : y0 + h, x0 : x0 + w])
+
+
+def residual_summary(residuals: np.ndarray, quantile: float) -> Tuple[float, float]:
+    """(sigma, tau) of residuals in [0, 1] pixel units."""
+    return float(np.sqrt(np.mean(residuals**2))), float(np.quantile(np.abs(residuals), quantile))
+
+
+Pair = Tuple[np.ndarray, np.ndarray, float]  # original, base decode, rate as the decoder reports it
+
+
+def load_coded_pairs(manifest_dirs: Sequence[str | Path], source_dirs: Sequence[str | Path]) -> Dict[str, List[Pair]]:
+    """Pre-coded training pairs, for codecs with no encoder here (VVC): every bitstream listed
+    in a ``manifest.json`` under ``manifest_dirs``, decoded, beside its source (found by file
+    name in ``source_dirs``) cropped to the manifest's ``crop``. Keyed by source name."""
+    import json
+
+    sources = {p.name: p for p in find_images(source_dirs)}
+    pairs: Dict[str, List[Pair]] = {}
+    manifests = [m for d in manifest_dirs for m in sorted(Path(d).rglob("manifest.json"))]
+    if not manifests:
+        raise DiracError(f"no manifest.json under {', '.join(map(str, manifest_dirs))}")
+    for manifest in manifests:
+        for entry in json.loads(manifest.read_text()):
+            if entry["source"] not in sources:
+                raise DiracError(f"{manifest}: source image {entry['source']} not found in {', '.join(map(str, source_dirs))}")
+            x0, y0, w, h = entry["crop"]
+            original = load_image(sources[entry["source"]])[y0 : y0 + h, x0 : x0 + w]
+            data = (manifest.parent / entry["bitstream"]).read_bytes()
+            decoded = base_codecs.get_codec(base_codecs.sniff(data)).decode(data)
+            if decoded.image.shape != original.shape or decoded.rate.value is None:
+                raise DiracError(f"{manifest}: {entry['bitstream']} does not match its source crop or has no rate")
+            pairs.setdefault(entry["source"], []).append((original, decoded.image, float(decoded.rate.value)))
+    return pairs
+
+
+class PairSampler:
+    """Patch batches cut from pre-coded pairs (same interface as :class:`PatchSampler`)."""
+
+    def __init__(self, pairs: List[Pair], patch: int, seed: int = 0):
+        if not pairs or any(min(o.shape[:2]) < patch for o, _, _ in pairs):
+            raise DiracError(f"no coded pairs, or pairs smaller than the {patch}px patch")
+        self.pairs, self.patch = pairs, patch
+        self.rng = np.random.default_rng(seed)
+        areas = np.array([o.shape[0] * o.shape[1] for o, _, _ in pairs], dtype=np.float64)
+        self.weights = areas / areas.sum()
+
+    def batch(self, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """originals, decodes (BxPxPx3 uint8) and rates; crops start on the 16-pixel grid."""
+        originals, decodes, rates = [], [], []
+        for _ in range(size):
+            original, decoded, rate = self.pairs[self.rng.choice(len(self.pairs), p=self.weights)]
+            y = self.rng.integers(0, (original.shape[0] - self.patch) // 16 + 1) * 16
+            x = self.rng.integers(0, (original.shape[1] - self.patch) // 16 + 1) * 16
+            turns, flip = self.rng.integers(4), self.rng.random() < 0.5
+            for pool, im in ((originals, original), (decodes, decoded)):
+                crop = np.rot90(im[y : y + self.patch, x : x + self.patch], turns)
+                crop = crop[:, ::-1] if flip else crop
+                pool.append(np.ascontiguousarray(np.repeat(crop[..., None], 3, 2) if crop.ndim == 2 else crop))
+            rates.append(rate)
+        return np.stack(originals), np.stack(decodes), np.array(rates, dtype=np.float64)
+
+    def fixed_crops(self, size: int = 256) -> List[Pair]:
+        return [(centre_crop(o, size), centre_crop(d, size), r) for o, d, r in self.pairs]
+
+    def residual_stats(self, per_rate: int = 48, quantile: float = 0.999) -> Dict[str, list]:
+        """sigma and tau per rate present in the pairs, over whole images."""
+        rates = sorted({r for _, _, r in self.pairs})
+        stats = [
+            residual_summary(np.concatenate([(o.astype(np.float32) - d).ravel() / 255.0 for o, d, r in self.pairs if r == rate]), quantile)
+            for rate in rates
+        ]
+        return {"stats_rates": rates, "stats_sigma": [s for s, _ in stats], "stats_tau": [t for _, t in stats]}

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from base_codecs import DiracError
 
-from .data import PatchSampler, find_images, load_image, rgb_to_y
+from .data import PairSampler, PatchSampler, find_images, load_coded_pairs, load_image
 from .model import ResidualDenoiser
 from .pipeline import DiracPipeline
 from .rates import interpolate_stat, normalise_rate
@@ -39,6 +39,7 @@ class TrainConfig:
 
     codec: str = "jpeg"
     data: List[str] = field(default_factory=list)
+    sources: List[str] = field(default_factory=list)  # originals of pre-coded data (VVC manifests)
     out: str = "weights/jpeg"
     steps: int = 20000
     batch: int = 16
@@ -68,10 +69,26 @@ def _mean_finite(values: List[float]) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def split_validation(paths: List[Path], every: int = 20) -> tuple[List[Path], List[Path]]:
+def split_validation(items: List, every: int = 20) -> tuple[List, List]:
     """Hold out every ``every``-th training image for validation (never a test set)."""
-    val = paths[::every]
-    return [p for p in paths if p not in val], val
+    val = items[::every]
+    return [p for p in items if p not in val], val
+
+
+def make_samplers(cfg: TrainConfig, seed: int):
+    """The training sampler and the fixed validation examples, from held-out images.
+
+    With ``sources`` the data folders hold pre-coded bitstreams and manifests (VVC, which
+    has no encoder here); otherwise patches are coded on the fly through ``base_codecs``.
+    """
+    if cfg.sources:
+        pairs = load_coded_pairs(cfg.data, cfg.sources)
+        train, val = split_validation(sorted(pairs))
+        flat = lambda names: [p for n in names for p in pairs[n]]  # noqa: E731
+        return PairSampler(flat(train), cfg.patch, seed), PairSampler(flat(val), 1).fixed_crops()
+    train, val = split_validation(find_images(cfg.data))
+    sampler = PatchSampler([load_image(p) for p in train], cfg.codec, cfg.patch, seed)
+    return sampler, PatchSampler([load_image(p) for p in val], cfg.codec, 1, seed=1234).fixed_crops()
 
 
 def to_tensor(batch: np.ndarray, device) -> torch.Tensor:
@@ -88,9 +105,7 @@ class Trainer:
         self.ckpt = self.out / "checkpoint" / "state.pt"
         self.accelerator = Accelerator()
         torch.manual_seed(cfg.seed + self.accelerator.process_index)
-        train_paths, val_paths = split_validation(find_images(cfg.data))
-        self.sampler = PatchSampler([load_image(p) for p in train_paths], cfg.codec, cfg.patch, cfg.seed + self.accelerator.process_index)
-        self.val = self._validation_set([load_image(p) for p in val_paths])
+        self.sampler, self.val = make_samplers(cfg, cfg.seed + self.accelerator.process_index)
         self.step, self.best = 0, -math.inf
         if self.ckpt.exists():
             state = torch.load(self.ckpt, map_location="cpu", weights_only=False)
@@ -143,22 +158,6 @@ class Trainer:
     @property
     def unwrapped(self) -> ResidualDenoiser:
         return self.accelerator.unwrap_model(self.model)
-
-    def _validation_set(self, images: List[np.ndarray]):
-        """Fixed degraded centre crops at a few rates: grey and colour, coarse and medium."""
-        sampler = PatchSampler(images, self.cfg.codec, 1, seed=1234)
-        rates = sampler.rates.grid()
-        crops = []
-        for im in images:
-            h, w = (min(256, s - s % 16) for s in im.shape[:2])
-            y0, x0 = (im.shape[0] - h) // 2, (im.shape[1] - w) // 2
-            crop = np.ascontiguousarray(im[y0 : y0 + h, x0 : x0 + w])
-            for rate in (rates[1], rates[len(rates) // 3]):
-                for grey in (True, False):
-                    c = crop if crop.ndim == 2 or not grey else rgb_to_y(crop)
-                    kwargs = sampler.rates.encode_kwargs(rate)
-                    crops.append((c, sampler.degrade(c, kwargs), rate))
-        return crops
 
     def _noisy_inputs(self, z_0: torch.Tensor, rates: np.ndarray):
         """Per-example timestep and model input z_t (zero for regression examples)."""

@@ -1,9 +1,12 @@
 """Training data: real on-the-fly degradation through base_codecs, and residual statistics."""
+import json
+
 import numpy as np
 import pytest
 
+import base_codecs
 from dirac import DiracError
-from dirac.data import DEGRADATIONS, PatchSampler, rgb_to_y
+from dirac.data import DEGRADATIONS, PairSampler, PatchSampler, load_coded_pairs, rgb_to_y
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +44,30 @@ def test_unsupported_codec_and_small_images_raise(images):
         PatchSampler(images, "vvc", patch=32)
     with pytest.raises(DiracError, match="smaller than"):
         PatchSampler(images, "jpeg", patch=512)
+
+
+def test_pair_sampler_cuts_aligned_patches_and_measures_each_rate(images):
+    codec = base_codecs.get_codec("jpeg")
+    pairs = [(images[0], codec.decode(codec.encode(images[0], quality=q)).image, float(q)) for q in (10, 40)]
+    sampler = PairSampler(pairs, patch=32, seed=0)
+    originals, decodes, rates = sampler.batch(5)
+    assert originals.shape == decodes.shape == (5, 32, 32, 3) and set(rates) <= {10.0, 40.0}
+    assert not np.array_equal(originals, decodes)
+    stats = sampler.residual_stats()
+    assert stats["stats_rates"] == [10.0, 40.0] and stats["stats_sigma"][0] > stats["stats_sigma"][1]
+    assert all(o.shape[0] % 16 == 0 for o, _, _ in sampler.fixed_crops(64))
+
+
+def test_coded_pairs_from_vvc_manifest(shared_dir, tmp_path):
+    vvc = shared_dir / "datasets" / "vvc" / "train" / "cbsd68"
+    entries = [e for e in json.loads((vvc / "manifest.json").read_text()) if e["source"] == "101085.png"]
+    for e in entries:
+        (tmp_path / e["bitstream"]).parent.mkdir(exist_ok=True)
+        (tmp_path / e["bitstream"]).write_bytes((vvc / e["bitstream"]).read_bytes())
+    (tmp_path / "manifest.json").write_text(json.dumps(entries))
+    pairs = load_coded_pairs([tmp_path], [shared_dir / "datasets" / "train" / "cbsd68"])
+    (name, coded), = pairs.items()
+    assert name == "101085.png" and len(coded) == 4
+    for original, decoded, qp in coded:
+        assert original.shape == decoded.shape and 18 <= qp <= 42
+        assert 25 < 10 * np.log10(255**2 / np.mean((original.astype(float) - decoded) ** 2)) < 45

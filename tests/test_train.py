@@ -1,5 +1,6 @@
 """A tiny real training run: loss falls, weights save, checkpoints resume."""
 import csv
+import json
 
 import numpy as np
 from PIL import Image
@@ -42,3 +43,22 @@ def test_tiny_training_lowers_loss_and_resumes(tmp_path):
     Trainer(cfg).run()
     steps = [int(r["step"]) for r in read_log(out / "train_log.csv")]
     assert steps[-1] == 120 and steps == sorted(steps)  # resumed at 100, not from scratch
+
+
+def test_vvc_training_from_coded_bitstreams(shared_dir, tmp_path):
+    """No VVC encoder here: training reads pre-coded pairs and conditions on the decoded QP."""
+    vvc = shared_dir / "datasets" / "vvc" / "train" / "cbsd68"
+    entries = [e for e in json.loads((vvc / "manifest.json").read_text()) if e["source"] in ("101085.png", "101087.png")]
+    coded = tmp_path / "coded"
+    for e in entries:
+        (coded / e["bitstream"]).parent.mkdir(parents=True, exist_ok=True)
+        (coded / e["bitstream"]).write_bytes((vvc / e["bitstream"]).read_bytes())
+    (coded / "manifest.json").write_text(json.dumps(entries))
+    out = tmp_path / "weights"
+    cfg = TrainConfig(codec="vvc", data=[str(coded)], sources=[str(shared_dir / "datasets" / "train" / "cbsd68")],
+                      out=str(out), steps=6, batch=2, patch=64, val_every=6, model=TINY_MODEL)
+    Trainer(cfg).run()
+    enhancer = Enhancer.from_pretrained(out)
+    assert enhancer.codec == "vvc" and len(enhancer.pipeline.model.config.stats_rates) == 4
+    out_img = enhancer.enhance_bytes((vvc / entries[0]["bitstream"]).read_bytes())
+    assert out_img.shape == (480, 320, 3)
