@@ -231,3 +231,16 @@ def test_tables_replace_only_the_marked_block(tmp_path):
     assert "PSNR-Y (dB)" in text and "**28.20**" in text  # grey protocol label; best PSNR at QF 10 in bold
     assert "| dncnn3 | 768x512 | 10.000 | 25.400 | 3990.0 | 1024 |" in text
     assert "jpegqs: skipped: not installed" in text
+
+
+def test_video_benchmark_shared_noise_flickers_less(tmp_path, tiny_weights):
+    from benchmarks import video
+    from benchmarks.shared import shared_root
+
+    if not (shared_root() / "datasets" / "kodak").is_dir():
+        pytest.skip("shared Kodak images not found")
+    args = ["--quick", "--frames", "3", "--realism", "1", "--steps", "3", "--weights", str(tiny_weights), "--out", str(tmp_path)]
+    assert video.main(args) == 0
+    rows = {(r["method"], r.get("noise")): r for r in json.loads((tmp_path / "video-jpeg-kodak-quick.json").read_text())["rows"]}
+    assert rows[("dirac realism 1", "shared")]["flicker"] < rows[("dirac realism 1", "per-frame")]["flicker"]
+    assert rows[("jpeg decode", None)]["psnr"] > 20

@@ -1,0 +1,76 @@
+"""Temporal consistency: does the enhancer add flicker to video?
+
+A slow pan over a Kodak image is coded frame by frame (all-intra, as motion JPEG) and enhanced
+at several dial settings twice: with one seed for every frame (shared noise, what
+``Enhancer.enhance_frames`` and ``dirac batch`` do) and with a new seed per frame. Flicker
+(``dirac.metrics.flicker``) and PSNR per setting go to ``benchmarks/results/video-jpeg-kodak.json``.
+
+    python -m benchmarks.video [--image kodim23.png] [--frames 8] [--quality 10] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+import base_codecs
+
+from .command import run_command
+from .environment import describe
+from .results import RESULTS, write_json
+from .shared import shared_path
+
+SCHEMA = "dirac.benchmarks.video/1"
+
+
+def panning_clip(image: np.ndarray, frames: int, size: tuple, step: int) -> List[np.ndarray]:
+    """``frames`` crops of ``size`` (h, w), each ``step`` pixels right of the last."""
+    h, w = size
+    return [np.ascontiguousarray(image[:h, i * step : i * step + w]) for i in range(frames)]
+
+
+def measure(args) -> dict:
+    from dirac import Enhancer
+    from dirac.metrics import flicker, psnr
+
+    image = np.asarray(Image.open(shared_path("datasets", "kodak", args.image)).convert("RGB"))
+    size = (128, 192) if args.quick else (256, 384)
+    originals = panning_clip(image, args.frames, size, args.step)
+    codec = base_codecs.get_codec("jpeg")
+    decodes = [codec.decode(codec.encode(f, quality=args.quality)).image for f in originals]
+    enhancer = Enhancer.from_pretrained(args.weights)
+    rows = [{"method": "jpeg decode", "flicker": flicker(originals, decodes),
+             "psnr": float(np.mean([psnr(o, d) for o, d in zip(originals, decodes)]))}]
+    for realism in tqdm(args.realism, desc="video", unit="setting"):
+        for noise in ("shared", "per-frame"):
+            out = [enhancer.enhance(d, args.quality, realism=realism, steps=args.steps, seed=0 if noise == "shared" else i)
+                   for i, d in enumerate(decodes)]
+            rows.append({"method": f"dirac realism {realism:g}", "noise": noise, "realism": realism,
+                         "flicker": flicker(originals, out), "psnr": float(np.mean([psnr(o, e) for o, e in zip(originals, out)]))})
+    settings = {**vars(args), "out": str(args.out), "size": size}
+    return {"schema": SCHEMA, "settings": settings, "environment": describe(), "rows": rows}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.video", description=__doc__.split("\n")[0])
+    parser.add_argument("--image", default="kodim23.png")
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--step", type=int, default=4, help="pan speed, pixels per frame")
+    parser.add_argument("--quality", type=int, default=10)
+    parser.add_argument("--realism", type=lambda s: [float(v) for v in s.split(",")], default=[0.0, 0.5, 1.0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--quick", action="store_true", help="small frames, for a smoke run")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    name = "video-jpeg-kodak-quick.json" if args.quick else "video-jpeg-kodak.json"
+    return run_command(lambda: [write_json(args.out / name, measure(args))])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
