@@ -8,22 +8,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Iterator, List
+from typing import List
 
-import numpy as np
 from tqdm.auto import tqdm
 
 import base_codecs
 from base_codecs import DiracError
 
 VIDEO_FAMILIES = {"hevc": base_codecs.hevc.iter_frames}
-
-
-def frames_of(data: bytes, family: str, path: Path) -> Iterator[np.ndarray]:
-    """Every picture of a video stream or container (a still image is one frame)."""
-    if family in VIDEO_FAMILIES:
-        return VIDEO_FAMILIES[family](path)
-    return iter([base_codecs.get_codec(family).decode(data).image])
 
 
 def check_unique_stems(inputs: List[Path]) -> None:
@@ -37,21 +29,22 @@ def check_unique_stems(inputs: List[Path]) -> None:
 
 def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int) -> int:
     """Enhance frames ``rank``, ``rank + world``, ... of ``src``; returns how many were written."""
-    from .cli import check_output, read_input, write_image_atomic
+    from .cli import base_decode, check_output, read_input, write_image_atomic
 
-    data = read_input(src)
-    family = base_codecs.sniff(data)
-    enhancer = cache.get(family)
-    rate = args.rate if args.rate is not None else enhancer.decode(data).rate.value
+    family, decoded = base_decode(read_input(src), args)
+    rate = args.rate if args.rate is not None else decoded.rate.value
     if rate is None:
         raise DiracError("the file does not say its rate; pass --rate")
-    video, written = family in VIDEO_FAMILIES, 0
-    for index, frame in enumerate(frames_of(data, family, src)):
+    enhancer = cache.get(family)
+    video = family in VIDEO_FAMILIES
+    frames = VIDEO_FAMILIES[family](src) if video else iter([decoded.image])
+    written = 0
+    for index, frame in enumerate(frames):
         if index % world != rank:
             continue
-        # one seed for every frame: shared noise, so synthesised texture does not flicker
         dst = out_dir / (f"{src.stem}_{index:06d}.png" if video else f"{src.stem}.png")
         fmt = check_output(dst, [src], frame.shape)
+        # one seed for every frame: shared noise, so synthesised texture does not flicker
         out = enhancer.enhance(frame, rate, realism=args.realism, seed=args.seed, steps=args.steps)
         write_image_atomic(out, dst, fmt)
         written += 1
@@ -98,5 +91,6 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--seed", type=int, default=0, help="shared by all frames, so texture does not flicker")
     p.add_argument("--weights", default=None)
-    p.add_argument("--rate", type=float, default=None)
+    p.add_argument("--rate", type=float, default=None, help="override the rate read from the files")
+    p.add_argument("--codec", default="auto", choices=["auto", "jpeg", "hevc", "vvc", "neural"], help="expected family")
     p.set_defaults(func=cmd_batch)

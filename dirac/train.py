@@ -22,7 +22,6 @@ from accelerate import Accelerator
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
-from base_codecs import DiracError
 
 from .data import PairSampler, PatchSampler, find_images, load_coded_pairs, load_image
 from .model import ResidualDenoiser

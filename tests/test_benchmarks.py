@@ -206,7 +206,7 @@ def _small_run_json() -> dict:
 
 
 def test_plot_draws_every_figure_as_png(tmp_path):
-    path = write_json(tmp_path / "jpeg-live1-grey.json", _small_run_json())
+    write_json(tmp_path / "jpeg-live1-grey.json", _small_run_json())
     assert plot.main(["--results", str(tmp_path)]) == 0
     for suffix in ("psnr-bpp", "lpips-bpp", "fid-bpp", "dial"):
         png = tmp_path / f"jpeg-live1-grey-{suffix}.png"
