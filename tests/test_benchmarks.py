@@ -244,3 +244,12 @@ def test_video_benchmark_shared_noise_flickers_less(tmp_path, tiny_weights):
     rows = {(r["method"], r.get("noise")): r for r in json.loads((tmp_path / "video-jpeg-kodak-quick.json").read_text())["rows"]}
     assert rows[("dirac realism 1", "shared")]["flicker"] < rows[("dirac realism 1", "per-frame")]["flicker"]
     assert rows[("jpeg decode", None)]["psnr"] > 20
+
+
+def test_side_by_side_figure_has_three_panels(tmp_path, tiny_weights):
+    from benchmarks import figure
+
+    out = tmp_path / "sbs.png"
+    assert figure.main(["--weights", str(tiny_weights), "--box", "0,0,64,48", "--out", str(out)]) == 0
+    with Image.open(out) as im:
+        assert im.size == (3 * 128 + 2 * 8, 96 + 22)
