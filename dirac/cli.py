@@ -258,8 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     from .batch import add_batch_parser
+    from .viewer import add_view_parser
 
     add_batch_parser(sub)
+    add_view_parser(sub)
     return parser
 
 
