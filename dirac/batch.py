@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List
 
 from tqdm.auto import tqdm
 
@@ -16,15 +15,6 @@ import base_codecs
 from base_codecs import DiracError
 
 VIDEO_FAMILIES = {"hevc": base_codecs.hevc.iter_frames}
-
-
-def check_unique_stems(inputs: List[Path]) -> None:
-    """Outputs are named after input stems, so two inputs must not share one."""
-    seen = {}
-    for path in inputs:
-        if path.stem in seen:
-            raise DiracError(f"{path} and {seen[path.stem]} would both write {path.stem}*.png; rename one")
-        seen[path.stem] = path
 
 
 def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int) -> int:
@@ -54,7 +44,7 @@ def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int) 
 def cmd_batch(args) -> None:
     from accelerate import PartialState
 
-    from .cli import EnhancerCache, expand_inputs
+    from .cli import EnhancerCache, check_unique_stems, expand_inputs
 
     import torch
 

@@ -18,6 +18,8 @@ from base_codecs import DiracError, images
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}  # what each output format can store
+UMASK = os.umask(0)
+os.umask(UMASK)  # read once at import: the process's umask, for the files we create
 
 
 def read_input(path: Path) -> bytes:
@@ -64,6 +66,7 @@ def write_image_atomic(pixels: np.ndarray, path: Path, fmt: str) -> None:
         with os.fdopen(fd, "wb") as f:
             options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
             Image.fromarray(pixels).save(f, format=fmt, **options)
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; an output is an ordinary file
         os.replace(tmp, path)
     except BaseException as exc:
         os.unlink(tmp)
@@ -89,6 +92,15 @@ def expand_inputs(specs: List[str]) -> List[Path]:
         else:
             paths.append(Path(spec))
     return list(dict.fromkeys(paths))
+
+
+def check_unique_stems(inputs: List[Path]) -> None:
+    """Outputs in a directory are named after input stems, so two inputs must not share one."""
+    seen = {}
+    for path in inputs:
+        if path.stem in seen:
+            raise DiracError(f"{path} and {seen[path.stem]} would both write {path.stem}*.png; rename one")
+        seen[path.stem] = path
 
 
 def output_for(src: Path, output: Path, into_dir: bool) -> Path:
@@ -164,11 +176,18 @@ def cmd_enhance(args) -> None:
             raise DiracError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     check_device(args.device)
+    from .sampler import calls_for
+    from .tiling import check_tiling
+
+    calls_for(args.realism, args.steps)  # bad dial settings fail once, before any decoding
+    check_tiling(args.tile, 32)
     inputs = expand_inputs(args.inputs)
     output = Path(args.output)
     into_dir = len(inputs) > 1 or output.is_dir()
     if into_dir and not output.is_dir():
         raise DiracError(f"{output}: with several inputs, -o must be an existing directory")
+    if into_dir:
+        check_unique_stems(inputs)
     cache = EnhancerCache(args.weights, args.device)
     failures = []
     for src in tqdm(inputs, desc="files", unit="file", disable=len(inputs) < 2):

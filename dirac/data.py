@@ -92,14 +92,14 @@ class PatchSampler:
         areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
         self.weights = areas / areas.sum()
 
-    def _crop(self) -> np.ndarray:
-        im = self.images[self.rng.choice(len(self.images), p=self.weights)]
-        y = self.rng.integers(0, im.shape[0] - self.patch + 1)
-        x = self.rng.integers(0, im.shape[1] - self.patch + 1)
-        crop = np.rot90(im[y : y + self.patch, x : x + self.patch], self.rng.integers(4))
-        if self.rng.random() < 0.5:
+    def _crop(self, rng: np.random.Generator) -> np.ndarray:
+        im = self.images[rng.choice(len(self.images), p=self.weights)]
+        y = rng.integers(0, im.shape[0] - self.patch + 1)
+        x = rng.integers(0, im.shape[1] - self.patch + 1)
+        crop = np.rot90(im[y : y + self.patch, x : x + self.patch], rng.integers(4))
+        if rng.random() < 0.5:
             crop = crop[:, ::-1]
-        if crop.ndim == 3 and self.rng.random() < self.rates.grey_fraction:
+        if crop.ndim == 3 and rng.random() < self.rates.grey_fraction:
             crop = rgb_to_y(crop)
         return np.ascontiguousarray(crop)
 
@@ -113,7 +113,7 @@ class PatchSampler:
         """originals, decodes (both BxPxPx3 uint8) and native rates (B floats)."""
         originals, decodes, rates = [], [], []
         for _ in range(size):
-            crop = self._crop()
+            crop = self._crop(self.rng)
             rate, kwargs = self.rates.sample(self.rng)
             decoded = self.degrade(crop, kwargs)
             if crop.ndim == 2:
@@ -134,12 +134,14 @@ class PatchSampler:
                     examples.append((c, self.degrade(c, self.rates.encode_kwargs(rate)), rate))
         return examples
 
-    def residual_stats(self, per_rate: int = 48, quantile: float = 0.999) -> Dict[str, list]:
+    def residual_stats(self, per_rate: int = 48, quantile: float = 0.999, seed: int = 0) -> Dict[str, list]:
         """Residual std (sigma) and clip bound (tau, a high quantile of |r|) on a rate grid.
 
-        The same crops and colour modes are coded at every rate, so the curve is smooth.
+        The same crops and colour modes are coded at every rate, so the curve is smooth; the
+        crops come from ``seed`` alone, so every process of a run gets the same statistics.
         """
-        crops = [(self._crop(), self.rates.sample(self.rng)[1]) for _ in range(per_rate)]
+        rng = np.random.default_rng(seed)
+        crops = [(self._crop(rng), self.rates.sample(rng)[1]) for _ in range(per_rate)]
         sigma, tau = [], []
         for rate in self.rates.grid():
             res = np.concatenate(
@@ -223,8 +225,8 @@ class PairSampler:
     def fixed_crops(self, size: int = 256) -> List[Pair]:
         return [(centre_crop(o, size), centre_crop(d, size), r) for o, d, r in self.pairs]
 
-    def residual_stats(self, per_rate: int = 48, quantile: float = 0.999) -> Dict[str, list]:
-        """sigma and tau per rate present in the pairs, over whole images."""
+    def residual_stats(self, per_rate: int = 48, quantile: float = 0.999, seed: int = 0) -> Dict[str, list]:
+        """sigma and tau per rate present in the pairs, over whole images (no sampling)."""
         rates = sorted({r for _, _, r in self.pairs})
         stats = [
             residual_summary(np.concatenate([(o.astype(np.float32) - d).ravel() / 255.0 for o, d, r in self.pairs if r == rate]), quantile)

@@ -22,6 +22,12 @@ def tile_starts(length: int, tile: int, overlap: int) -> List[int]:
     return starts + [length - tile]
 
 
+def check_tiling(tile: int, overlap: int, multiple: int = 16) -> None:
+    """Tiles must sit on the block grid and overlap by less than their size."""
+    if tile % multiple or overlap % multiple or not 0 <= overlap < tile:
+        raise DiracError(f"tile ({tile}) and overlap ({overlap}) must be multiples of {multiple}, overlap < tile")
+
+
 def _ramp(length: int, start: int, size: int, overlap: int, device) -> torch.Tensor:
     """1-D blend weights of one tile: ramps where it meets a neighbour, flat elsewhere."""
     w = torch.ones(size, device=device)
@@ -47,8 +53,7 @@ def apply_tiled(
     ``x`` may be smaller than ``z_t`` (up to the padding to ``multiple``): its tiles are
     edge-replicated to full tile size, exactly as if the whole image had been padded.
     """
-    if tile % multiple or overlap % multiple or not 0 <= overlap < tile:
-        raise DiracError(f"tile ({tile}) and overlap ({overlap}) must be multiples of {multiple}, overlap < tile")
+    check_tiling(tile, overlap, multiple)
     _, channels, height, width = z_t.shape
     ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     th, tw = min(tile, height), min(tile, width)

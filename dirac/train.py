@@ -115,7 +115,7 @@ class Trainer:
             self.model, state, warm = ResidualDenoiser.from_pretrained(self.out / "model"), None, True
             self.step = self._logged_steps()
         else:
-            stats = self.sampler.residual_stats(per_rate=96)
+            stats = self.sampler.residual_stats(per_rate=96, seed=cfg.seed)  # same on every process
             self.model, state, warm = ResidualDenoiser(codec=cfg.codec, **stats, **cfg.model), None, False
         self.model.to(memory_format=torch.channels_last)
         self.ema = EMAModel(self.model.parameters(), decay=cfg.ema_decay, use_ema_warmup=True, power=2 / 3)
@@ -125,10 +125,15 @@ class Trainer:
             self.ema.decay, self.ema.use_ema_warmup, self.ema.power = cfg.ema_decay, True, 2 / 3
             self.optimizer.load_state_dict(state["optimizer"])
             self.step, self.best = state["step"], state["best"]
-            self.sampler.rng.bit_generator.state = state["sampler_rng"]
-            torch.set_rng_state(state["torch_rng"])
+            if self.accelerator.is_main_process:  # the checkpoint holds the main process's streams
+                self.sampler.rng.bit_generator.state = state["sampler_rng"]
+                torch.set_rng_state(state["torch_rng"])
+            else:  # the others draw fresh, distinct streams
+                self.sampler.rng = np.random.default_rng([cfg.seed, self.accelerator.process_index, self.step])
+                torch.manual_seed(cfg.seed + 1000 * self.accelerator.process_index + self.step)
             self._truncate_log(self.step)
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        self.ema.to(self.accelerator.device)  # the shadow weights live where the model does
         self.scheduler = make_scheduler(self.unwrapped.config.num_train_timesteps)
         self.pipeline_defaults = DiracPipeline(self.unwrapped, self.scheduler)
         if warm:
@@ -198,6 +203,12 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
         }
 
+    def _agreed(self, flag: bool) -> bool:
+        """True when any process says so: all processes stop on the same step (no hung all-reduce)."""
+        if self.accelerator.num_processes == 1:
+            return flag
+        return bool(self.accelerator.reduce(torch.tensor([float(flag)], device=self.accelerator.device), "max").item())
+
     def ema_pipeline(self) -> DiracPipeline:
         """A pipeline holding a copy of the model with the EMA weights."""
         model = ResidualDenoiser.from_config(self.unwrapped.config)
@@ -258,7 +269,7 @@ class Trainer:
         while self.step < cfg.steps:
             window.append(self.train_step())
             bar.update(1)
-            out_of_time = cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
+            out_of_time = self._agreed(cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60)
             if not main:
                 if out_of_time:
                     break

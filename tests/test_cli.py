@@ -1,5 +1,7 @@
 """The ``dirac`` command through its entry point: outputs, exit codes, inputs left alone."""
 import hashlib
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -23,8 +25,13 @@ def digest(path):
 def test_enhance_writes_image_of_input_size(tmp_path, jpeg_file, tiny_weights, capsys):
     before = digest(jpeg_file)
     out = tmp_path / "out.png"
-    assert main(["enhance", str(jpeg_file), "-o", str(out), "--weights", str(tiny_weights)]) == 0
+    old_umask = os.umask(0o022)
+    try:
+        assert main(["enhance", str(jpeg_file), "-o", str(out), "--weights", str(tiny_weights)]) == 0
+    finally:
+        os.umask(old_umask)
     assert Image.open(out).size == (128, 96)
+    assert stat.S_IMODE(out.stat().st_mode) & 0o044 == 0o044  # readable by others, like any file
     assert "jpeg rate 20" in capsys.readouterr().out
     assert digest(jpeg_file) == before
     assert not list(tmp_path.glob(".dirac-*"))  # no temp files left behind
@@ -48,10 +55,15 @@ def test_output_format_follows_extension(tmp_path, jpeg_file, tiny_weights, suff
         (["{jpeg}", "-o", "{tmp}/o.png", "--codec", "hevc"], "the file is jpeg"),
         (["{tmp}", "-o", "{tmp}/o.png"], "-o must be an existing directory"),
         (["{tmp}/*.nothing", "-o", "{tmp}"], "no files match"),
+        (["{jpeg}", "{tmp}/sub/in.jpg", "-o", "{tmp}"], "would both write in"),
+        (["{jpeg}", "-o", "{tmp}/o.png", "--realism", "3"], "realism must be in [0, 1]"),
+        (["{jpeg}", "-o", "{tmp}/o.png", "--tile", "40"], "multiples of 16"),
     ],
 )
 def test_bad_usage_exits_2_with_message(tmp_path, jpeg_file, tiny_weights, capsys, args, message):
     (tmp_path / "second.jpg").write_bytes(jpeg_file.read_bytes())
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "in.jpg").write_bytes(jpeg_file.read_bytes())
     args = [a.format(tmp=tmp_path, jpeg=jpeg_file) for a in args]
     before = digest(jpeg_file)
     assert main(["enhance", *args, "--weights", str(tiny_weights)]) == 2
