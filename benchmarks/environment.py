@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Dict, Optional
 
-PACKAGES = ("dirac", "torch", "numpy", "pillow", "diffusers", "scipy", "av", "imagecodecs", "lpips",
+PACKAGES = ("dirac", "torch", "numpy", "pillow", "diffusers", "scipy", "av", "lpips",
             "DISTS_pytorch", "pytorch-msssim", "h5py", "matplotlib", "psutil")
 REPO = Path(__file__).resolve().parents[1]
 

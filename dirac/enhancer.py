@@ -39,7 +39,21 @@ def _load_pipeline(path: Path) -> DiracPipeline:
             diffusers_logging.enable_progress_bar()
     if not all(bool(p.isfinite().all()) for p in pipeline.model.parameters()):
         raise DiracError(f"weights at {path} hold NaN or infinite values: they are corrupt")
+    check_config(pipeline, path)
     return pipeline
+
+
+def check_config(pipeline: DiracPipeline, path: Path) -> None:
+    """Statistics and schedule settings a sampler can use, or a DiracError naming the problem."""
+    cfg = pipeline.model.config
+    rates, sigma, tau = (np.asarray(v, dtype=np.float64) for v in (cfg.stats_rates, cfg.stats_sigma, cfg.stats_tau))
+    if not (len(rates) == len(sigma) == len(tau) > 0):
+        raise DiracError(f"weights at {path}: per-rate statistics are missing or of unequal length")
+    if not (np.isfinite(np.concatenate([rates, sigma, tau])).all() and (sigma > 0).all() and (tau > 0).all()):
+        raise DiracError(f"weights at {path}: per-rate statistics must be finite and positive")
+    steps = cfg.num_train_timesteps
+    if not 0 < pipeline.config.t_start_min <= pipeline.config.t_start_max < steps:
+        raise DiracError(f"weights at {path}: t_start range must lie within 1..{steps - 1}")
 
 
 class Enhancer:
@@ -96,8 +110,9 @@ class Enhancer:
     ) -> Iterator[ImageInput]:
         """Enhance a stream of video frames lazily, one at a time.
 
-        Every frame is sampled with the same seed, i.e. the same noise: texture the model
-        synthesises stays attached to the scene instead of flickering from frame to frame.
+        Every frame is sampled with the same seed, i.e. the same noise at the same pixel
+        positions: synthesised texture does not flicker from frame to frame (it is fixed to
+        the screen, not to moving objects).
         """
         for frame in frames:
             yield self.enhance(frame, rate, realism=realism, seed=seed, **options)

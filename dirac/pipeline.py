@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Union
 
+import numpy as np
 import torch
 from diffusers import DDPMScheduler, DiffusionPipeline
 from tqdm.auto import tqdm
@@ -52,7 +53,9 @@ class DiracPipeline(DiffusionPipeline):
     ) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] not in (1, 3):
             raise DiracError(f"expected a Bx1xHxW or Bx3xHxW tensor, got shape {tuple(images.shape)}")
-        rates = [rate] * images.shape[0] if isinstance(rate, (int, float)) else list(rate)
+        if isinstance(rate, (str, bytes)):
+            raise DiracError(f"rate must be a number (or one number per image), got {rate!r}")
+        rates = [float(rate)] * images.shape[0] if np.ndim(rate) == 0 else [float(r) for r in rate]
         if len(rates) != images.shape[0]:
             raise DiracError(f"got {len(rates)} rates for a batch of {images.shape[0]} images")
         total = images.shape[0] * calls_for(realism, steps)

@@ -7,10 +7,12 @@ prediction is the answer, so realism 0 is one deterministic call and realism 1 t
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, List, Optional
 
 import torch
 from diffusers import DDPMScheduler
+from diffusers.utils.torch_utils import randn_tensor
 
 from base_codecs import DiracError
 
@@ -29,12 +31,12 @@ def make_scheduler(num_train_timesteps: int = 1000) -> DDPMScheduler:
 
 
 def calls_for(realism: float, steps: int) -> int:
-    """Network calls the dial asks for: k = max(1, round(realism * steps))."""
+    """Network calls the dial asks for: k = max(1, round(realism * steps)), halves rounded up."""
     if not 0.0 <= realism <= 1.0:
         raise DiracError(f"realism must be in [0, 1], got {realism}")
     if steps < 1:
         raise DiracError(f"steps must be at least 1, got {steps}")
-    return max(1, round(realism * steps))
+    return max(1, math.floor(realism * steps + 0.5 + 1e-9))
 
 
 def late_start_timesteps(t_start: int, steps: int) -> List[int]:
@@ -74,7 +76,7 @@ def sample_residual(
             break
         if i == 0:  # forward process around the one-call estimate
             a = alphas[timesteps[1]].item()
-            noise = torch.randn(shape, generator=generator, device=device)
+            noise = randn_tensor(shape, generator=generator, device=torch.device(device))  # CPU generators work on GPU
             z_t = a**0.5 * z_0 + (1 - a) ** 0.5 * noise
         else:
             z_t = scheduler.step(z_0, timesteps[i], z_t, generator=generator).prev_sample

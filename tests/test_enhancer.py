@@ -6,6 +6,7 @@ from PIL import Image
 
 import base_codecs
 from dirac import DiracError, Enhancer
+from dirac.rates import normalise_rate
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +47,31 @@ def test_output_matches_input_kind_and_shape(enhancer):
     assert 0 <= out_t.min() and out_t.max() <= 1
 
 
-def test_output_respects_tau_bound(enhancer):
+def test_output_respects_tau_bound_for_an_adversarial_network(enhancer, monkeypatch):
+    import copy
+
+    pipeline = copy.deepcopy(enhancer.pipeline)
+    monkeypatch.setattr(pipeline.model, "forward", lambda z, x, t, r: torch.where(x > 0, 1e3, -1e3))
     img = smooth_image(32, 48)
-    out = enhancer.enhance(img, 95, realism=1.0, steps=4, seed=0).astype(int)
-    assert np.abs(out - img).max() <= np.ceil(0.05 * 255) + 1  # tau(95) = 0.05
+    for realism in (0.0, 1.0):
+        out = Enhancer(pipeline).enhance(img, 95, realism=realism, steps=4, seed=0).astype(int)
+        change = np.abs(out - img)
+        assert change.max() <= np.ceil(0.05 * 255) and change.max() >= 12  # tau(95) = 0.05: clipped, not silent
 
 
 def test_tiled_equals_untiled_when_image_fits_one_tile(enhancer):
-    img = smooth_image(64, 80)
-    direct = enhancer.enhance(img, 40, tile=512)
-    assert np.array_equal(direct, enhancer.enhance(img, 40, tile=96, overlap=32))
+    pipeline = enhancer.pipeline
+    img = smooth_image(60, 72)  # padded to 64x80 for the network
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    sigma, _ = pipeline.residual_scale(40)
+    with torch.inference_mode():  # by hand: one model call on the edge-padded image
+        padded = torch.nn.functional.pad(x, (0, 8, 0, 4), mode="replicate")
+        t = torch.tensor([pipeline.t_start(normalise_rate("jpeg", 40))])
+        z_0 = pipeline.model(torch.zeros_like(padded), padded * 2 - 1, t, torch.tensor([normalise_rate("jpeg", 40)]))
+    direct = (x + sigma * z_0[:, :, :60, :72]).clamp(0, 1).mul(255).round()[0].permute(1, 2, 0).numpy()
+    assert np.array_equal(enhancer.enhance(img, 40, tile=96, overlap=32), direct)
     tiled = enhancer.enhance(img, 40, tile=32, overlap=16)
-    assert np.abs(tiled.astype(int) - direct).mean() < 2.0  # seams blended, not exact
+    assert 0 < np.abs(tiled.astype(int) - direct).mean() < 2.0  # several tiles: blended, close, not exact
 
 
 def test_seed_reproducible_and_realism_changes_output(enhancer):
@@ -110,3 +124,29 @@ def test_weights_with_nan_are_refused_by_the_api(enhancer, tmp_path):
     pipeline.save_pretrained(tmp_path)
     with pytest.raises(DiracError, match="NaN or infinite"):
         Enhancer.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"stats_sigma": [0.0, 0.03, 0.01]}, "finite and positive"),
+        ({"stats_tau": [0.3]}, "unequal length"),
+    ],
+)
+def test_weights_with_unusable_statistics_are_refused(enhancer, tmp_path, change, message):
+    import json
+
+    enhancer.pipeline.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    (tmp_path / "model" / "config.json").write_text(json.dumps({**config, **change}))
+    with pytest.raises(DiracError, match=message):
+        Enhancer.from_pretrained(tmp_path)
+
+
+def test_rate_may_be_any_scalar_but_not_a_string(enhancer):
+    img = smooth_image(16, 32)
+    expected = enhancer.enhance(img, 30)
+    assert np.array_equal(enhancer.enhance(img, np.int64(30)), expected)
+    assert np.array_equal(enhancer.enhance(img, torch.tensor(30.0)), expected)
+    with pytest.raises(DiracError, match="must be a number"):
+        enhancer.enhance(img, "30")

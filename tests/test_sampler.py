@@ -25,7 +25,7 @@ def run(denoise, realism, steps=20, t_start=600, tau=3.0, seed=None):
     return sample_residual(denoise, SHAPE, make_scheduler(), t_start, steps, realism, tau, generator=gen)
 
 
-@pytest.mark.parametrize("realism,steps,expected", [(0.0, 20, 1), (0.01, 20, 1), (0.25, 20, 5), (0.5, 20, 10), (1.0, 20, 20), (1.0, 4, 4), (0.5, 5, 2)])
+@pytest.mark.parametrize("realism,steps,expected", [(0.0, 20, 1), (0.01, 20, 1), (0.25, 20, 5), (0.5, 20, 10), (1.0, 20, 20), (1.0, 4, 4), (0.5, 5, 3), (0.5, 7, 4), (0.1, 5, 1)])
 def test_calls_counted_equal_k(realism, steps, expected):
     rec = Recorder(lambda z: torch.full_like(z, 0.1))
     run(rec, realism, steps=steps)
@@ -54,7 +54,8 @@ def test_threshold_bounds_adversarial_network(realism):
     rec = Recorder(lambda z: torch.where(torch.rand_like(z) > 0.5, 1e6, -1e6))
     out = run(rec, realism, tau=0.7, seed=0)
     assert out.abs().max() <= 0.7
-    assert all(torch.isfinite(z).all() for z in rec.inputs)
+    # later calls see the forward process around *clipped* predictions: unit-scale, not 1e6
+    assert all(z.abs().max() < 0.7 + 6 for z in rec.inputs)
 
 
 def test_seed_determinism_and_different_seeds_differ():

@@ -13,6 +13,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 
 from base_codecs import DiracError
+from dirac.sampler import calls_for
 
 from . import Peer, PeerUnavailable, count_parameters, register
 
@@ -38,7 +39,7 @@ class DiracSetting(Peer):
         self.enhancer, self.weights = enhancer, weights
         self.realism, self.steps, self.seed, self.about = realism, steps, seed, about
         self.name = setting_name(realism)
-        calls = max(1, round(realism * steps))
+        calls = calls_for(realism, steps)
         self.description = f"dirac, realism {realism:g} ({calls} network call{'s' * (calls > 1)} of N = {steps})"
 
     def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None) -> np.ndarray:

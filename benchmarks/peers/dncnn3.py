@@ -17,7 +17,7 @@ from ..shared import shared_path
 from . import Peer, PeerUnavailable, count_parameters, register
 
 CONV_LAYERS = 20
-PARAMETERS = 665_921
+PARAMETERS = 665_921  # the published model's size, checked on load
 
 
 def default_path() -> Path:
@@ -66,6 +66,8 @@ def load_dncnn3(path: Union[str, Path, None] = None) -> "torch.nn.Sequential":  
     convs = sum(isinstance(m, torch.nn.Conv2d) for m in net)
     if convs != CONV_LAYERS:
         raise DiracError(f"{path}: expected {CONV_LAYERS} conv layers, found {convs}")
+    if count_parameters(net) != PARAMETERS:
+        raise DiracError(f"{path}: expected {PARAMETERS:,} parameters, found {count_parameters(net):,}")
     return net
 
 
