@@ -15,6 +15,9 @@ import numpy as np
 from PIL import Image
 
 
+GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
 class DiracError(Exception):
     """Root of every error the project raises on purpose: the message is for the user."""
 
@@ -73,12 +76,33 @@ def open_with_pillow(data: bytes, formats: Sequence[str], what: str) -> Image.Im
     return image
 
 
+def pil_to_uint8(image: Image.Image) -> np.ndarray:
+    """HxW or HxWx3 uint8 pixels of any PIL image, by one rule for the API and the CLI:
+
+    - one channel stays grey, everything else becomes RGB (palette, CMYK, YCbCr, LAB, HSV);
+    - 16-bit (and wider integer) samples keep their top 8 bits, as Pillow does for 16-bit colour;
+    - transparency is composited onto white, as a viewer shows the picture on a white page;
+    - floating-point samples are refused: their range is not defined.
+    """
+    if image.mode.startswith("F"):
+        raise CodecError(f"{image.format or 'image'} with floating-point samples: their range is undefined; save 8- or 16-bit")
+    grey = image.mode in GREY_MODES
+    if image.mode.startswith("I"):  # 16- or 32-bit integer grey
+        samples = np.asarray(image).astype(np.int64)
+        return (np.clip(samples, 0, 65535) >> 8).astype(np.uint8)
+    if "A" in image.mode or "a" in image.mode or "transparency" in image.info:
+        layers = np.asarray(image.convert("LA" if grey else "RGBA")).astype(np.float32)
+        alpha = layers[..., -1:] / 255.0
+        flat = np.rint(layers[..., :-1] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        return flat[..., 0] if grey else flat
+    return np.asarray(image.convert("L" if grey else "RGB"))
+
+
+
 def as_uint8_array(image: ImageLike) -> np.ndarray:
-    """Normalise a PIL image or array to HxW (grey) or HxWx3 (RGB) uint8."""
+    """Normalise a PIL image (see :func:`pil_to_uint8`) or array to HxW (grey) or HxWx3 (RGB) uint8."""
     if isinstance(image, Image.Image):
-        if image.mode not in ("L", "RGB"):
-            image = image.convert("RGB")
-        image = np.asarray(image)
+        image = pil_to_uint8(image)
     if not isinstance(image, np.ndarray):
         raise CodecError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
     if image.dtype != np.uint8:

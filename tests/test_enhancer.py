@@ -150,3 +150,11 @@ def test_rate_may_be_any_scalar_but_not_a_string(enhancer):
     assert np.array_equal(enhancer.enhance(img, torch.tensor(30.0)), expected)
     with pytest.raises(DiracError, match="must be a number"):
         enhancer.enhance(img, "30")
+
+
+def test_pil_rgba_and_16bit_follow_the_cli_rule(enhancer):
+    rgba = np.zeros((16, 16, 4), dtype=np.uint8)  # fully transparent black: white on a page
+    out = enhancer.enhance(Image.fromarray(rgba, "RGBA"), 90)
+    assert out.mode == "RGB" and np.asarray(out).min() > 200
+    grey16 = Image.fromarray(np.full((16, 16), 40000, dtype=np.uint16))
+    assert abs(int(np.asarray(enhancer.enhance(grey16, 90)).mean()) - (40000 >> 8)) <= 3
