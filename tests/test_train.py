@@ -41,7 +41,9 @@ def test_tiny_training_lowers_loss_and_resumes(tmp_path):
     assert Enhancer.from_pretrained(out).codec == "jpeg"
 
     cfg.steps = 120
-    Trainer(cfg).run()
+    resumed = Trainer(cfg)
+    assert resumed.step == 100 and len(resumed.optimizer.state) > 0  # the checkpoint, not a warm start
+    resumed.run()
     steps = [int(r["step"]) for r in read_log(out / "train_log.csv")]
     assert steps[-1] == 120 and steps == sorted(steps)  # resumed at 100, not from scratch
 
