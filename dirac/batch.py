@@ -19,12 +19,9 @@ VIDEO_FAMILIES = {"hevc": base_codecs.hevc.iter_frames}
 
 def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int) -> int:
     """Enhance frames ``rank``, ``rank + world``, ... of ``src``; returns how many were written."""
-    from .cli import base_decode, check_output, read_input, write_image_atomic
+    from .cli import check_output, decode_with_rate, write_image_atomic
 
-    family, decoded = base_decode(read_input(src), args)
-    rate = args.rate if args.rate is not None else decoded.rate.value
-    if rate is None:
-        raise DiracError("the file does not say its rate; pass --rate")
+    family, decoded, rate = decode_with_rate(src, args)
     enhancer = cache.get(family)
     video = family in VIDEO_FAMILIES
     frames = VIDEO_FAMILIES[family](src) if video else iter([decoded.image])

@@ -143,12 +143,17 @@ def base_decode(data: bytes, args) -> Tuple[str, base_codecs.Decoded]:
     return family, base_codecs.Decoded(images.decode(data), base_codecs.RateInfo(family, args.rate))
 
 
-def enhance_file(src: Path, dst: Path, args, cache: EnhancerCache, inputs: List[Path]) -> str:
-    data = read_input(src)
-    family, decoded = base_decode(data, args)
+def decode_with_rate(src: Path, args) -> Tuple[str, base_codecs.Decoded, float]:
+    """(family, base decode, rate): ``--rate`` if given, else the rate the file carries."""
+    family, decoded = base_decode(read_input(src), args)
     rate = args.rate if args.rate is not None else decoded.rate.value
     if rate is None:
         raise DiracError("the file does not say its rate; pass --rate")
+    return family, decoded, rate
+
+
+def enhance_file(src: Path, dst: Path, args, cache: EnhancerCache, inputs: List[Path]) -> str:
+    family, decoded, rate = decode_with_rate(src, args)
     fmt = check_output(dst, inputs, decoded.image.shape)
     out = cache.get(family).enhance(
         decoded.image, rate, realism=args.realism, steps=args.steps, seed=args.seed, tile=args.tile,
