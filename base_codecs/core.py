@@ -98,7 +98,6 @@ def pil_to_uint8(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L" if grey else "RGB"))
 
 
-
 def as_uint8_array(image: ImageLike) -> np.ndarray:
     """Normalise a PIL image (see :func:`pil_to_uint8`) or array to HxW (grey) or HxWx3 (RGB) uint8."""
     if isinstance(image, Image.Image):

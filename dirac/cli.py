@@ -182,10 +182,10 @@ def cmd_enhance(args) -> None:
         torch.set_num_threads(args.threads)
     check_device(args.device)
     from .sampler import calls_for
-    from .tiling import check_tiling
+    from .tiling import DEFAULT_OVERLAP, check_tiling
 
     calls_for(args.realism, args.steps)  # bad dial settings fail once, before any decoding
-    check_tiling(args.tile, 32)
+    check_tiling(args.tile, DEFAULT_OVERLAP)
     inputs = expand_inputs(args.inputs)
     output = Path(args.output)
     into_dir = len(inputs) > 1 or output.is_dir()

@@ -15,6 +15,7 @@ import base_codecs
 from base_codecs import DiracError
 
 from .pipeline import DiracPipeline
+from .tiling import DEFAULT_OVERLAP
 
 ImageInput = Union[np.ndarray, Image.Image, torch.Tensor]
 
@@ -86,7 +87,7 @@ class Enhancer:
         steps: int = 20,
         seed: Optional[int] = None,
         tile: int = 1024,
-        overlap: int = 32,
+        overlap: int = DEFAULT_OVERLAP,
         progress: bool = False,
     ) -> ImageInput:
         """Enhance ``image`` (the base decode) coded at native ``rate`` (e.g. JPEG quality).

@@ -18,7 +18,7 @@ from base_codecs import DiracError
 from .model import ResidualDenoiser
 from .rates import interpolate_stat, normalise_rate
 from .sampler import calls_for, sample_residual
-from .tiling import apply_tiled
+from .tiling import DEFAULT_OVERLAP, apply_tiled
 
 
 class DiracPipeline(DiffusionPipeline):
@@ -48,7 +48,7 @@ class DiracPipeline(DiffusionPipeline):
         steps: int = 20,
         generator: Optional[torch.Generator] = None,
         tile: int = 1024,
-        overlap: int = 32,
+        overlap: int = DEFAULT_OVERLAP,
         progress: bool = False,
     ) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] not in (1, 3):

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 from base_codecs import DiracError
 
+DEFAULT_OVERLAP = 32  # pixels blended between neighbouring tiles
+
 
 def tile_starts(length: int, tile: int, overlap: int) -> List[int]:
     """Start offsets covering ``length`` with tiles of ``tile`` that overlap by >= ``overlap``."""
