@@ -18,9 +18,10 @@ SPEED_SCHEMA = "dirac.benchmarks.speed/1"
 SPEED_FILE = "speed.json"
 
 
-def run_filename(codec: str, dataset: str, protocol: str, quick: bool = False) -> str:
-    """``jpeg-live1-grey.json``; smoke runs get ``-quick`` so they never replace real figures."""
-    return f"{codec}-{dataset}-{protocol}{'-quick' if quick else ''}.json"
+def run_filename(codec: str, dataset: str, protocol: str, quick: bool = False, tag: str = "") -> str:
+    """``jpeg-live1-grey.json``; a tag names a second run of the same set (``-dial``); smoke
+    runs get ``-quick`` so they never replace real figures."""
+    return f"{codec}-{dataset}-{protocol}{'-' + tag if tag else ''}{'-quick' if quick else ''}.json"
 
 
 def _json_safe(value):

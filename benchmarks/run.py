@@ -63,7 +63,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK['limit']} images, {QUICK['crop']}px crops, first rate, realism 0")
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")
+    p.add_argument("--tag", default="", help="file name suffix, for a second run of one dataset and protocol "
+                   "(e.g. 'dial' for the realism settings at low rates)")
     args = p.parse_args(argv)
+    if args.tag and not args.tag.replace("_", "").isalnum():
+        p.error(f"--tag must be letters, digits or '_', got {args.tag!r}")
     if args.quick:
         args.limit = args.limit or QUICK["limit"]
         args.crop = args.crop or QUICK["crop"]
@@ -107,7 +111,7 @@ class Run:
         self.scorer = Scorer(self.protocol, perceptual=not args.no_perceptual, device=self.device)
         self.sets = SetScorer(self.scorer, enabled=not args.no_perceptual)
         self.records: List[dict] = []
-        name = run_filename(args.codec, self.dataset.name, self.protocol, args.quick)
+        name = run_filename(args.codec, self.dataset.name, self.protocol, args.quick, args.tag)
         self.path = args.out / name
         self.environment = describe()
 
@@ -115,7 +119,7 @@ class Run:
         a = self.args
         n = min(a.limit or len(self.dataset.images), len(self.dataset.images))
         return {
-            "rates": self.rates, "realism": a.realism, "steps": a.steps, "seed": a.seed,
+            "tag": a.tag, "rates": self.rates, "realism": a.realism, "steps": a.steps, "seed": a.seed,
             "methods": [p.name for p in self.peers], "images": n, "dataset_path": str(self.dataset.path),
             "crop": a.crop, "quick": a.quick, "perceptual": not a.no_perceptual, "device": self.device,
             "fid_protocol": "FID/256: non-overlapping 256x256 crops plus the grid shifted by 128",

@@ -47,7 +47,9 @@ def _best(records: List[dict], column: str) -> Optional[float]:
 def run_table(data: dict) -> str:
     """One section per run JSON: a table per rate, measured methods then published lines."""
     protocol = data["protocol"]
-    lines = [f"### {data['codec']} · {data['dataset']} · {protocol} protocol", "", _provenance(data), ""]
+    tag = data["settings"].get("tag")
+    title = f"### {data['codec']} · {data['dataset']} · {protocol} protocol" + (f" · {tag}" if tag else "")
+    lines = [title, "", _provenance(data), ""]
     header = ["method"] + [labels.metric(c, protocol) for c in COLUMNS]
     notes = {**{m: f"skipped: {why}" for m, why in data["skipped"].items()}, **data.get("metric_notes", {})}
     for rate in sorted({r["rate"] for r in data["records"]}):

@@ -143,6 +143,18 @@ def test_run_on_a_folder_without_shared(tmp_path):
     assert data["metric_notes"]["lpips"].startswith("not measured")
 
 
+def test_tag_names_a_second_run_of_the_same_set(tmp_path):
+    images = _synthetic_set(tmp_path / "tiny")
+    argv = ["--dataset", str(images), "--rates", "10", "--methods", "base", "--no-perceptual", "--out", str(tmp_path / "out")]
+    assert run.main(argv + ["--tag", "dial"]) == 0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["jpeg-tiny-colour-dial.json"]
+    data = json.loads((tmp_path / "out" / "jpeg-tiny-colour-dial.json").read_text())
+    assert data["settings"]["tag"] == "dial" and "· dial" in tables.run_table(data)
+    with pytest.raises(SystemExit) as exc:
+        run.main(argv + ["--tag", "../x"])
+    assert exc.value.code == 2
+
+
 def test_unavailable_metric_is_null_with_a_note_never_faked(monkeypatch):
     from dirac.metrics import WeightsUnavailable
 

@@ -3,6 +3,7 @@ import csv
 import json
 
 import numpy as np
+import torch
 from PIL import Image
 
 from dirac import Enhancer
@@ -65,3 +66,17 @@ def test_vvc_training_from_coded_bitstreams(shared_dir, tmp_path):
     assert enhancer.codec == "vvc" and len(enhancer.pipeline.model.config.stats_rates) == 4
     out_img = enhancer.enhance_bytes((vvc / entries[0]["bitstream"]).read_bytes())
     assert out_img.shape == (480, 320, 3)
+
+
+def test_warm_start_from_shipped_weights_takes_model_overrides(tmp_path):
+    """No checkpoint: training continues from saved weights, the log's step and changed options."""
+    make_images(tmp_path / "data", count=2)
+    out = tmp_path / "weights"
+    cfg = TrainConfig(data=[str(tmp_path / "data")], out=str(out), steps=4, batch=2, patch=32, val_every=4, model=TINY_MODEL)
+    Trainer(cfg).run()
+    saved = Enhancer.from_pretrained(out).pipeline.model.state_dict()
+    (out / "checkpoint" / "state.pt").unlink()
+    cfg.steps, cfg.model = 6, {"noisy_skip": True}
+    warm = Trainer(cfg)
+    assert warm.step == 4 and warm.unwrapped.config.noisy_skip is True and len(warm.optimizer.state) == 0
+    assert all(torch.equal(v, warm.unwrapped.state_dict()[k]) for k, v in saved.items())
