@@ -240,7 +240,7 @@ def cmd_train(args) -> None:
     cfg = TrainConfig(
         codec=args.codec, data=args.data, sources=args.sources, out=args.out, steps=args.steps, batch=args.batch, patch=args.patch,
         lr=args.lr, max_minutes=args.max_minutes, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
-        regression_fraction=args.regression_fraction, model={"noisy_skip": True} if args.noisy_skip else {},
+        regression_fraction=args.regression_fraction,
     )
     best = Trainer(cfg).run()
     print(f"best validation PSNR gain {best:.3f} dB; weights in {cfg.out}")
@@ -281,7 +281,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--regression-fraction", type=float, default=0.75, help="share of one-call (realism 0) examples per batch")
-    p.add_argument("--noisy-skip", action="store_true", help="model output adds sqrt(alpha_bar_t) z_t (see dirac.model)")
     p.set_defaults(func=cmd_train)
 
     from .batch import add_batch_parser

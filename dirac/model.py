@@ -2,13 +2,7 @@
 
 Input is the noisy (normalised) residual z_t concatenated with the base decode x~; the
 output is the clean residual z_0 ("sample" prediction), so one call at the start of the
-schedule is directly an MMSE estimate. With ``noisy_skip`` the output is sqrt(alpha_bar_t) * z_t
-plus the network's part scaled by min(1, sqrt(2 (1 - alpha_bar_t))), EDM's c_skip and c_out
-for unit-variance data with c_out normalised to 1 from the schedule's midpoint on: late in
-sampling z_t already holds the fine texture, which the reduced-resolution network alone cannot
-pass through (its error there exceeded the trivial estimate's). Starts at t >= 500 see the
-unscaled network and the first call's zero residual adds nothing, so the one-call output is
-the same either way. Timestep and rate enter through FiLM on every block.
+schedule is directly an MMSE estimate. Timestep and rate enter through FiLM on every block.
 All convolutions run at 1/4, 1/8 and 1/16 resolution (pixel-unshuffle stem), which is what
 makes a 2-core CPU practical; the coarse levels line up with JPEG's 8x8 blocks and 16x16 MCUs.
 """
@@ -21,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
-from diffusers.schedulers.scheduling_ddpm import betas_for_alpha_bar
 from torch import nn
 
 
@@ -87,7 +80,6 @@ class ResidualDenoiser(ModelMixin, ConfigMixin):
         stats_rates: Tuple[float, ...] = (),
         stats_sigma: Tuple[float, ...] = (),
         stats_tau: Tuple[float, ...] = (),
-        noisy_skip: bool = False,
     ):
         super().__init__()
         if len(channels) != len(encoder_depths) + 1 or len(decoder_depths) != len(encoder_depths):
@@ -105,9 +97,6 @@ class ResidualDenoiser(ModelMixin, ConfigMixin):
         self.head = nn.Sequential(nn.Conv2d(c0, image_channels * unshuffle**2, 3, padding=1), nn.PixelShuffle(unshuffle))
         nn.init.zeros_(self.head[0].weight)
         nn.init.zeros_(self.head[0].bias)
-        # noisy_skip's c_skip and c_out of the cosine schedule (sampler.make_scheduler); not saved
-        alpha_bar = torch.cumprod(1 - betas_for_alpha_bar(num_train_timesteps), 0)
-        self._skip_scales = torch.stack([alpha_bar.sqrt(), (2 * (1 - alpha_bar)).sqrt().clamp(max=1)], 1)
 
     @property
     def stride(self) -> int:
@@ -130,8 +119,4 @@ class ResidualDenoiser(ModelMixin, ConfigMixin):
         h = self.middle(h, emb)
         for level, up, skip in zip(reversed(self.decoders), reversed(self.ups), reversed(skips)):
             h = level(up(h) + skip, emb)
-        out = self.head(h)
-        if self.config.noisy_skip:
-            c_skip, c_out = self._skip_scales.to(out.device, out.dtype)[timestep.long()].view(-1, 2, 1, 1).unbind(1)
-            out = c_skip[:, None] * z_t + c_out[:, None] * out
-        return out
+        return self.head(h)

@@ -52,7 +52,7 @@ class TrainConfig:
     val_every: int = 250
     seed: int = 0
     max_minutes: Optional[float] = None
-    model: dict = field(default_factory=dict)  # ResidualDenoiser options; on a warm start, overrides
+    model: dict = field(default_factory=dict)  # ResidualDenoiser options for a new model
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -108,11 +108,11 @@ class Trainer:
         self.step, self.best = 0, -math.inf
         if self.ckpt.exists():
             state = torch.load(self.ckpt, map_location="cpu", weights_only=False)
-            self.model = ResidualDenoiser.from_config({**state["model_config"], **cfg.model})
+            self.model = ResidualDenoiser.from_config(state["model_config"])
             self.model.load_state_dict(state["model"])
             warm = False
         elif (self.out / "model" / "config.json").exists():  # warm start from shipped weights
-            self.model, state, warm = ResidualDenoiser.from_pretrained(self.out / "model", **cfg.model), None, True
+            self.model, state, warm = ResidualDenoiser.from_pretrained(self.out / "model"), None, True
             self.step = self._logged_steps()
         else:
             stats = self.sampler.residual_stats(per_rate=96, seed=cfg.seed)  # same on every process
@@ -136,7 +136,7 @@ class Trainer:
         self.ema.to(self.accelerator.device)  # the shadow weights live where the model does
         self.scheduler = make_scheduler(self.unwrapped.config.num_train_timesteps)
         self.pipeline_defaults = DiracPipeline(self.unwrapped, self.scheduler)
-        if warm and not cfg.model:  # changed model options start a new best: the old score was another model's
+        if warm:
             self.best = self.validate(self.pipeline_defaults)
 
     def _log_rows(self) -> List[dict]:
