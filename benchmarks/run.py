@@ -52,6 +52,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--realism", type=_numbers, default=[0.0, 0.5, 1.0], help="dial settings (default 0,0.5,1)")
     p.add_argument("--steps", type=int, default=20, help="N, the diffusion steps at realism 1 (default 20)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eta", type=float, default=0.0, help="dirac's fresh noise per step, 0 (DDIM, default) .. 1 (DDPM)")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                    help=f"comma-separated, from {', '.join(DEFAULT_METHODS)} (default all)")
     p.add_argument("--weights", type=Path, help="dirac weights folder (default weights/<codec>)")
@@ -103,7 +104,7 @@ class Run:
         requested = [m.strip() for m in args.methods.split(",") if m.strip()]
         self.peers, self.skipped = peer_registry.make_many(
             requested, args.codec, weights=args.weights, realism=args.realism, steps=args.steps,
-            seed=args.seed, device=self.device, dncnn3_weights=args.dncnn3_weights)
+            seed=args.seed, eta=args.eta, device=self.device, dncnn3_weights=args.dncnn3_weights)
         for name, reason in self.skipped.items():
             print(f"benchmarks: {reason}", file=sys.stderr)
         if not self.peers:
@@ -119,7 +120,7 @@ class Run:
         a = self.args
         n = min(a.limit or len(self.dataset.images), len(self.dataset.images))
         return {
-            "tag": a.tag, "rates": self.rates, "realism": a.realism, "steps": a.steps, "seed": a.seed,
+            "tag": a.tag, "rates": self.rates, "realism": a.realism, "steps": a.steps, "seed": a.seed, "eta": a.eta,
             "methods": [p.name for p in self.peers], "images": n, "dataset_path": str(self.dataset.path),
             "crop": a.crop, "quick": a.quick, "perceptual": not a.no_perceptual, "device": self.device,
             "fid_protocol": "FID/256: non-overlapping 256x256 crops plus the grid shifted by 128",

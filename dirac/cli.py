@@ -156,7 +156,7 @@ def enhance_file(src: Path, dst: Path, args, cache: EnhancerCache, inputs: List[
     family, decoded, rate = decode_with_rate(src, args)
     fmt = check_output(dst, inputs, decoded.image.shape)
     out = cache.get(family).enhance(
-        decoded.image, rate, realism=args.realism, steps=args.steps, seed=args.seed, tile=args.tile,
+        decoded.image, rate, realism=args.realism, steps=args.steps, seed=args.seed, eta=args.eta, tile=args.tile,
         progress=len(inputs) == 1,
     )
     write_image_atomic(out, dst, fmt)
@@ -181,10 +181,11 @@ def cmd_enhance(args) -> None:
             raise DiracError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     check_device(args.device)
-    from .sampler import calls_for
+    from .sampler import calls_for, check_eta
     from .tiling import DEFAULT_OVERLAP, check_tiling
 
     calls_for(args.realism, args.steps)  # bad dial settings fail once, before any decoding
+    check_eta(args.eta)
     check_tiling(args.tile, DEFAULT_OVERLAP)
     inputs = expand_inputs(args.inputs)
     output = Path(args.output)
@@ -257,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realism", type=float, default=0.0, help="0 = highest PSNR (one call) ... 1 = most realistic texture")
     p.add_argument("--steps", type=int, default=20, help="schedule length N; realism*N calls run")
     p.add_argument("--seed", type=int, default=None, help="make stochastic (realism > 0) output reproducible")
+    p.add_argument("--eta", type=float, default=0.0, help="fresh noise per step: 0 = DDIM (default) .. 1 = DDPM")
     p.add_argument("--weights", default=None, help="weights directory (default: shipped weights/jpeg)")
     p.add_argument("--rate", type=float, default=None, help="override the rate read from the file (JPEG quality, QP)")
     p.add_argument("--tile", type=int, default=1024, help="tile size in pixels (multiple of 16); bounds memory")

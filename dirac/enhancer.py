@@ -86,6 +86,7 @@ class Enhancer:
         realism: float = 0.0,
         steps: int = 20,
         seed: Optional[int] = None,
+        eta: float = 0.0,
         tile: int = 1024,
         overlap: int = DEFAULT_OVERLAP,
         progress: bool = False,
@@ -100,7 +101,7 @@ class Enhancer:
         with torch.inference_mode():  # conversions happen in place on the pipeline's output
             result = restore(
                 self.pipeline(
-                    batch.to(self.device), rate, realism=realism, steps=steps, generator=generator,
+                    batch.to(self.device), rate, realism=realism, steps=steps, eta=eta, generator=generator,
                     tile=tile, overlap=overlap, progress=progress,
                 )
             )

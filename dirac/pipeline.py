@@ -46,6 +46,7 @@ class DiracPipeline(DiffusionPipeline):
         rate: Union[float, Sequence[float]],
         realism: float = 0.0,
         steps: int = 20,
+        eta: float = 0.0,
         generator: Optional[torch.Generator] = None,
         tile: int = 1024,
         overlap: int = DEFAULT_OVERLAP,
@@ -60,11 +61,11 @@ class DiracPipeline(DiffusionPipeline):
             raise DiracError(f"got {len(rates)} rates for a batch of {images.shape[0]} images")
         total = images.shape[0] * calls_for(realism, steps)
         bar = tqdm(total=total, desc="enhance", unit="call", disable=not progress or total < 2)
-        out = [self._enhance_one(img[None], r, realism, steps, generator, tile, overlap, bar.update) for img, r in zip(images, rates)]
+        out = [self._enhance_one(img[None], r, realism, steps, eta, generator, tile, overlap, bar.update) for img, r in zip(images, rates)]
         bar.close()
         return out[0] if len(out) == 1 else torch.cat(out)
 
-    def _enhance_one(self, image, rate, realism, steps, generator, tile, overlap, tick) -> torch.Tensor:
+    def _enhance_one(self, image, rate, realism, steps, eta, generator, tile, overlap, tick) -> torch.Tensor:
         """One image. Full-size float tensors are few (the input, one accumulator, one output):
         tiles are cut, padded to the network stride and scaled one at a time."""
         codec = self.model.config.codec
@@ -88,7 +89,7 @@ class DiracPipeline(DiffusionPipeline):
         scheduler = type(self.scheduler).from_config(self.scheduler.config)  # per call: thread-safe
         z_0 = sample_residual(
             denoise, torch.Size(padded), scheduler, self.t_start(rate_unit), steps, realism, tau / sigma,
-            generator=generator, device=x.device, progress=tick,
+            generator=generator, device=x.device, progress=tick, eta=eta,
         )
         out = z_0[:, :, :height, :width].mul_(sigma).add_(x).clamp_(0, 1)  # in place: no new full-size tensor
         return out.mean(dim=1, keepdim=True) if grey else out

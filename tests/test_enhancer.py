@@ -82,6 +82,14 @@ def test_seed_reproducible_and_realism_changes_output(enhancer):
     assert not np.array_equal(a, enhancer.enhance(img, 10, realism=0.0))
 
 
+def test_eta_changes_only_the_stochastic_path(enhancer):
+    img = smooth_image(32, 32)
+    assert np.array_equal(enhancer.enhance(img, 10, eta=0.0), enhancer.enhance(img, 10, eta=1.0))
+    ddim, ddpm = (enhancer.enhance(img, 10, realism=1.0, steps=5, seed=1, eta=e) for e in (0.0, 1.0))
+    assert np.array_equal(ddim, enhancer.enhance(img, 10, realism=1.0, steps=5, seed=1))  # DDIM is the default
+    assert not np.array_equal(ddim, ddpm)
+
+
 def test_enhance_bytes_reads_rate_from_jpeg(enhancer):
     img = smooth_image(32, 48)
     data = base_codecs.get_codec("jpeg").encode(img, quality=25)

@@ -20,9 +20,10 @@ class Recorder:
         return self.fn(z_t)
 
 
-def run(denoise, realism, steps=20, t_start=600, tau=3.0, seed=None):
-    gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    return sample_residual(denoise, SHAPE, make_scheduler(), t_start, steps, realism, tau, generator=gen)
+def run(denoise, realism, steps=20, t_start=600, tau=3.0, seed=None, eta=0.0, gen=None):
+    if seed is not None:
+        gen = torch.Generator().manual_seed(seed)
+    return sample_residual(denoise, SHAPE, make_scheduler(), t_start, steps, realism, tau, generator=gen, eta=eta)
 
 
 @pytest.mark.parametrize("realism,steps,expected", [(0.0, 20, 1), (0.01, 20, 1), (0.25, 20, 5), (0.5, 20, 10), (1.0, 20, 20), (1.0, 4, 4), (0.5, 5, 3), (0.5, 7, 4), (0.1, 5, 1)])
@@ -65,6 +66,31 @@ def test_seed_determinism_and_different_seeds_differ():
     assert not torch.allclose(a, c)
 
 
+def test_eta_one_is_the_ddpm_posterior_of_diffusers():
+    net = lambda z, t: 0.7 * z + 0.05  # noqa: E731
+    ours = run(net, 1.0, steps=6, t_start=450, seed=3, eta=1.0)
+    scheduler, timesteps = make_scheduler(), late_start_timesteps(450, 6)
+    scheduler.set_timesteps(timesteps=timesteps)
+    gen = torch.Generator().manual_seed(3)
+    z_0 = net(torch.zeros(SHAPE), timesteps[0])
+    a = scheduler.alphas_cumprod[timesteps[1]].item()
+    z_t = a**0.5 * z_0 + (1 - a) ** 0.5 * torch.randn(SHAPE, generator=gen)
+    for t in timesteps[1:]:
+        z_0 = net(z_t, t)
+        z_t = scheduler.step(z_0, t, z_t, generator=gen).prev_sample
+    assert torch.allclose(ours, z_0, atol=1e-5)
+
+
+def test_eta_zero_draws_noise_once_then_follows_the_deterministic_path():
+    gen = torch.Generator().manual_seed(5)
+    out = run(lambda z, t: 0.8 * z, 1.0, steps=8, gen=gen, eta=0.0)
+    once = torch.Generator().manual_seed(5)
+    torch.randn(SHAPE, generator=once)
+    assert torch.equal(gen.get_state(), once.get_state())  # only the forward-process draw
+    noisier = run(lambda z, t: 0.8 * z, 1.0, steps=8, seed=5, eta=1.0)
+    assert not torch.allclose(out, noisier)
+
+
 def test_bad_dial_settings_raise():
     with pytest.raises(DiracError, match="realism"):
         calls_for(1.5, 20)
@@ -72,3 +98,5 @@ def test_bad_dial_settings_raise():
         calls_for(0.5, 0)
     with pytest.raises(DiracError, match="t_start"):
         late_start_timesteps(10, 20)
+    with pytest.raises(DiracError, match="eta"):
+        run(lambda z, t: z, 1.0, eta=-0.1)
