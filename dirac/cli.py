@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="files, directories or glob patterns")
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp), or a directory for several inputs")
     p.add_argument("--codec", default="auto", choices=["auto", "jpeg", "hevc", "vvc", "neural"], help="expected family")
-    p.add_argument("--realism", type=float, default=0.0, help="0 = highest PSNR (one call) ... 1 = most realistic texture")
+    p.add_argument("--realism", type=float, default=0.0, help="0 = highest PSNR (one call) ... 1 = full trajectory, synthesised texture")
     p.add_argument("--steps", type=int, default=20, help="schedule length N; realism*N calls run")
     p.add_argument("--seed", type=int, default=None, help="make stochastic (realism > 0) output reproducible")
     p.add_argument("--eta", type=float, default=0.0, help="fresh noise per step: 0 = DDIM (default) .. 1 = DDPM")
