@@ -86,9 +86,8 @@ class DiracPipeline(DiffusionPipeline):
             t_t = torch.tensor([t], device=x.device)
             return apply_tiled(lambda z, xt: network(z, xt, t_t), z_t, x, tile, overlap, multiple)
 
-        scheduler = type(self.scheduler).from_config(self.scheduler.config)  # per call: thread-safe
         z_0 = sample_residual(
-            denoise, torch.Size(padded), scheduler, self.t_start(rate_unit), steps, realism, tau / sigma,
+            denoise, torch.Size(padded), self.scheduler, self.t_start(rate_unit), steps, realism, tau / sigma,
             generator=generator, device=x.device, progress=tick, eta=eta,
         )
         out = z_0[:, :, :height, :width].mul_(sigma).add_(x).clamp_(0, 1)  # in place: no new full-size tensor

@@ -75,8 +75,7 @@ def sample_residual(
     check_eta(eta)
     calls = calls_for(realism, steps)
     timesteps = late_start_timesteps(t_start, steps)
-    scheduler.set_timesteps(timesteps=timesteps, device=device)
-    alphas = scheduler.alphas_cumprod
+    alphas = scheduler.alphas_cumprod  # only the noise schedule is read: the scheduler is not changed
     z_t = torch.zeros(1, 1, 1, 1, device=device).expand(shape)  # zero residual, no memory
     for i in range(calls):
         z_0 = denoise(z_t, timesteps[i]).nan_to_num_(0.0).clamp_(-tau, tau)  # NaN adds nothing
