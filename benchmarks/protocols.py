@@ -47,9 +47,9 @@ def default_protocol(dataset: Dataset) -> str:
 def reference(image: np.ndarray, protocol: str, dataset: str) -> np.ndarray:
     """The picture a protocol codes and compares against."""
     if protocol == "grey":
-        from dirac.data import rgb_to_y  # imported here: importing dirac loads torch
+        from dirac.metrics.fidelity import y_channel  # imported here: importing dirac loads torch
 
-        return image if image.ndim == 2 else rgb_to_y(image)
+        return y_channel(image)
     if protocol == "colour":
         if image.ndim == 2:
             raise DiracError(f"{dataset} holds grey images: use --protocol grey")

@@ -62,7 +62,7 @@ def measure_child(spec: dict, args: argparse.Namespace) -> dict:
         call = lambda: peer.enhance(case.decoded, case.native_rate, case.bitstream)  # noqa: E731
     rss_before = current_rss_bytes()
     timing = median_seconds(call, spec.get("runs", args.runs), spec.get("warmup", 1))
-    peak, peak_tool = peak_rss_bytes(), peak_rss_bytes(children=True) if external else None
+    peak, peak_tool = peak_rss_bytes(), peer.peak_rss_bytes if external else None
     flops = count_flops(call) if spec.get("flops", True) else None
     height, width = case.decoded.shape[:2]
     megapixels = height * width / 1e6
@@ -112,7 +112,8 @@ def measure_all(args: argparse.Namespace, argv: List[str]) -> Path:
                      "crop": args.crop, "quick": args.quick, "device": "cpu",
                      "protocol": "colour (RGB JPEG 4:2:0)",
                      "flops": "torch.utils.flop_counter (convolutions and matrix products; multiply-add = 2)",
-                     "peak_rss": "ru_maxrss of a fresh process per setting (external tools: their own peak)"},
+                     "peak_rss": "ru_maxrss of a fresh process per setting; external tools: their own "
+                                 "VmHWM, sampled while they run (peak_rss_tool_bytes)"},
         "rows": rows, "skipped": skipped,
     }
     return write_json(args.out / (SPEED_FILE.replace(".json", "-quick.json") if args.quick else SPEED_FILE), document)

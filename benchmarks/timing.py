@@ -33,10 +33,9 @@ def jpeg_case(path: Path, quality: int, megapixels: Optional[float] = None, crop
                 len(data) * 8.0 / (image.shape[0] * image.shape[1]))
 
 
-def peak_rss_bytes(children: bool = False) -> int:
-    """Peak resident set of this process, or of the largest child it waited for (an external
-    tool such as jpegqs), in bytes."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
+def peak_rss_bytes() -> int:
+    """Peak resident set of this process, in bytes."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_maxrss * 1024  # Linux reports KiB
 
 

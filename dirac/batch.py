@@ -32,7 +32,8 @@ def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int) 
         dst = out_dir / (f"{src.stem}_{index:06d}.png" if video else f"{src.stem}.png")
         fmt = check_output(dst, [src], frame.shape)
         # one seed for every frame: shared noise, so synthesised texture does not flicker
-        out = enhancer.enhance(frame, rate, realism=args.realism, seed=args.seed, steps=args.steps)
+        out = enhancer.enhance(frame, rate, realism=args.realism, seed=args.seed, steps=args.steps, eta=args.eta,
+                               tile=args.tile)
         write_image_atomic(out, dst, fmt)
         written += 1
     return written
@@ -41,10 +42,11 @@ def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int) 
 def cmd_batch(args) -> None:
     from accelerate import PartialState
 
-    from .cli import EnhancerCache, check_unique_stems, expand_inputs
+    from .cli import EnhancerCache, check_dial, check_unique_stems, expand_inputs
 
     import torch
 
+    check_dial(args)
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only machines still split work
     inputs = expand_inputs(args.inputs)
     check_unique_stems(inputs)
@@ -71,13 +73,10 @@ def cmd_batch(args) -> None:
 
 def add_batch_parser(sub) -> None:
     """The ``batch`` subcommand (see the module docstring)."""
+    from .cli import add_enhance_arguments
+
     p = sub.add_parser("batch", help="enhance many files or video frames; scales out with `accelerate launch`")
     p.add_argument("inputs", nargs="+", help="files, directories or glob patterns (images or HEVC videos)")
     p.add_argument("-o", "--output", required=True, help="existing output directory")
-    p.add_argument("--realism", type=float, default=0.0)
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0, help="shared by all frames, so texture does not flicker")
-    p.add_argument("--weights", default=None)
-    p.add_argument("--rate", type=float, default=None, help="override the rate read from the files")
-    p.add_argument("--codec", default="auto", choices=["auto", "jpeg", "hevc", "vvc", "neural"], help="expected family")
+    add_enhance_arguments(p, "shared by all frames, so texture does not flicker", seed_default=0)
     p.set_defaults(func=cmd_batch)

@@ -18,8 +18,6 @@ from base_codecs import DiracError, images
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}  # what each output format can store
-UMASK = os.umask(0)
-os.umask(UMASK)  # read once at import: the process's umask, for the files we create
 
 
 def read_input(path: Path) -> bytes:
@@ -56,6 +54,20 @@ def check_output(path: Path, inputs: List[Path], shape: Tuple[int, ...]) -> str:
     return fmt
 
 
+def process_umask() -> int:
+    """This process's umask, read without setting it (os.umask would change it, if briefly, for
+    every thread of a host program); the set-and-restore fallback only where /proc lacks it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_image_atomic(pixels: np.ndarray, path: Path, fmt: str) -> None:
     """Write via a temp file + rename: never a partial output."""
     try:
@@ -66,7 +78,7 @@ def write_image_atomic(pixels: np.ndarray, path: Path, fmt: str) -> None:
         with os.fdopen(fd, "wb") as f:
             options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
             Image.fromarray(pixels).save(f, format=fmt, **options)
-        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; an output is an ordinary file
+        os.chmod(tmp, 0o666 & ~process_umask())  # mkstemp makes 0600; an output is an ordinary file
         os.replace(tmp, path)
     except BaseException as exc:
         os.unlink(tmp)
@@ -173,6 +185,28 @@ def check_device(name: str) -> None:
         raise DiracError(f"--device {name} is not usable here: {str(exc).splitlines()[0]}") from None
 
 
+def check_dial(args) -> None:
+    """Bad dial, noise or tile settings fail once, as bad usage, before any decoding."""
+    from .sampler import calls_for, check_eta
+    from .tiling import DEFAULT_OVERLAP, check_tiling
+
+    calls_for(args.realism, args.steps)
+    check_eta(args.eta)
+    check_tiling(args.tile, DEFAULT_OVERLAP)
+
+
+def add_enhance_arguments(p: argparse.ArgumentParser, seed_help: str, seed_default: Optional[int]) -> None:
+    """What ``enhance`` and ``batch`` share: the base codec, the dial and the weights."""
+    p.add_argument("--codec", default="auto", choices=["auto", "jpeg", "hevc", "vvc", "neural"], help="expected family")
+    p.add_argument("--realism", type=float, default=0.0, help="0 = highest PSNR (one call) ... 1 = full trajectory, synthesised texture")
+    p.add_argument("--steps", type=int, default=20, help="schedule length N; realism*N calls run")
+    p.add_argument("--seed", type=int, default=seed_default, help=seed_help)
+    p.add_argument("--eta", type=float, default=0.0, help="fresh noise per step: 0 = DDIM (default) .. 1 = DDPM")
+    p.add_argument("--weights", default=None, help="weights directory (default: shipped weights/jpeg)")
+    p.add_argument("--rate", type=float, default=None, help="override the rate read from the file (JPEG quality, QP)")
+    p.add_argument("--tile", type=int, default=1024, help="tile size in pixels (multiple of 16); bounds memory")
+
+
 def cmd_enhance(args) -> None:
     import torch
 
@@ -181,12 +215,7 @@ def cmd_enhance(args) -> None:
             raise DiracError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     check_device(args.device)
-    from .sampler import calls_for, check_eta
-    from .tiling import DEFAULT_OVERLAP, check_tiling
-
-    calls_for(args.realism, args.steps)  # bad dial settings fail once, before any decoding
-    check_eta(args.eta)
-    check_tiling(args.tile, DEFAULT_OVERLAP)
+    check_dial(args)
     inputs = expand_inputs(args.inputs)
     output = Path(args.output)
     into_dir = len(inputs) > 1 or output.is_dir()
@@ -254,14 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("enhance", help="enhance JPEG (or other base-codec) files")
     p.add_argument("inputs", nargs="+", help="files, directories or glob patterns")
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp), or a directory for several inputs")
-    p.add_argument("--codec", default="auto", choices=["auto", "jpeg", "hevc", "vvc", "neural"], help="expected family")
-    p.add_argument("--realism", type=float, default=0.0, help="0 = highest PSNR (one call) ... 1 = full trajectory, synthesised texture")
-    p.add_argument("--steps", type=int, default=20, help="schedule length N; realism*N calls run")
-    p.add_argument("--seed", type=int, default=None, help="make stochastic (realism > 0) output reproducible")
-    p.add_argument("--eta", type=float, default=0.0, help="fresh noise per step: 0 = DDIM (default) .. 1 = DDPM")
-    p.add_argument("--weights", default=None, help="weights directory (default: shipped weights/jpeg)")
-    p.add_argument("--rate", type=float, default=None, help="override the rate read from the file (JPEG quality, QP)")
-    p.add_argument("--tile", type=int, default=1024, help="tile size in pixels (multiple of 16); bounds memory")
+    add_enhance_arguments(p, "make stochastic (realism > 0) output reproducible", seed_default=None)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.set_defaults(func=cmd_enhance)

@@ -7,18 +7,13 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
-from PIL import Image
 
 import base_codecs
-from base_codecs import DiracError
+from base_codecs import DiracError, images
+
+from .metrics.fidelity import y_channel
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm"}
-
-
-def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
-    """MATLAB ``rgb2ycbcr`` luma, rounded to uint8: the grey JPEG protocol's Y."""
-    y = 16.0 + rgb.astype(np.float64) @ np.array([65.481, 128.553, 24.966]) / 255.0
-    return np.clip(np.round(y), 0, 255).astype(np.uint8)
 
 
 def find_images(dirs: Sequence[str | Path]) -> List[Path]:
@@ -35,9 +30,14 @@ def find_images(dirs: Sequence[str | Path]) -> List[Path]:
 
 
 def load_image(path: Path) -> np.ndarray:
-    """HxW (grey sources) or HxWx3 uint8."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("L" if im.mode in ("L", "I;16", "I") else "RGB"))
+    """HxW (grey sources) or HxWx3 uint8, by the rules every other image input follows
+    (``base_codecs.images``: 16-bit keeps the top 8 bits, alpha composited onto white)."""
+    try:
+        return images.decode(Path(path).read_bytes())
+    except OSError as exc:
+        raise DiracError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except DiracError as exc:
+        raise DiracError(f"{path}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class PatchSampler:
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         if crop.ndim == 3 and rng.random() < self.rates.grey_fraction:
-            crop = rgb_to_y(crop)
+            crop = y_channel(crop)
         return np.ascontiguousarray(crop)
 
     def degrade(self, crop: np.ndarray, kwargs: dict) -> np.ndarray:
@@ -128,9 +128,9 @@ class PatchSampler:
         grid = self.rates.grid()
         examples = []
         for im in self.images:
-            crop = centre_crop(im, size)
+            crop = block_aligned_centre_crop(im, size)
             for rate in (grid[1], grid[len(grid) // 3]):
-                for c in [crop] if crop.ndim == 2 else [crop, rgb_to_y(crop)]:
+                for c in [crop] if crop.ndim == 2 else [crop, y_channel(crop)]:
                     examples.append((c, self.degrade(c, self.rates.encode_kwargs(rate)), rate))
         return examples
 
@@ -156,7 +156,7 @@ class PatchSampler:
         return {"stats_rates": [float(r) for r in self.rates.grid()], "stats_sigma": sigma, "stats_tau": tau}
 
 
-def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+def block_aligned_centre_crop(image: np.ndarray, size: int) -> np.ndarray:
     """The central region of at most ``size`` pixels a side, on the 16-pixel block grid."""
     h, w = (min(size, s - s % 16) for s in image.shape[:2])
     y0, x0 = (image.shape[0] - h) // 2 // 16 * 16, (image.shape[1] - w) // 2 // 16 * 16
@@ -223,7 +223,7 @@ class PairSampler:
         return np.stack(originals), np.stack(decodes), np.array(rates, dtype=np.float64)
 
     def fixed_crops(self, size: int = 256) -> List[Pair]:
-        return [(centre_crop(o, size), centre_crop(d, size), r) for o, d, r in self.pairs]
+        return [(block_aligned_centre_crop(o, size), block_aligned_centre_crop(d, size), r) for o, d, r in self.pairs]
 
     def residual_stats(self, per_rate: int = 48, quantile: float = 0.999, seed: int = 0) -> Dict[str, list]:
         """sigma and tau per rate present in the pairs, over whole images (no sampling)."""

@@ -28,7 +28,7 @@ def default_weights(codec: str = "jpeg") -> Path:
 
 def _load_pipeline(path: Path) -> DiracPipeline:
     if not (path / "model_index.json").is_file():
-        raise DiracError(f"no dirac weights at {path} (model_index.json missing); pass --weights DIR")
+        raise DiracError(f"no dirac weights at {path} (model_index.json missing); give a weights directory (CLI: --weights DIR)")
     was_enabled = diffusers_logging.is_progress_bar_enabled()
     diffusers_logging.disable_progress_bar()  # a bar for loading two small files is noise
     try:
@@ -131,7 +131,7 @@ class Enhancer:
         """The base decode of ``data``, checked against the codec these weights serve."""
         family = base_codecs.sniff(data)
         if family != self.codec:
-            raise DiracError(f"input is {family} but these weights enhance {self.codec}; pass matching --weights")
+            raise DiracError(f"input is {family} but these weights enhance {self.codec}; load weights for {family} (CLI: --weights)")
         return base_codecs.get_codec(family).decode(data)
 
     @staticmethod

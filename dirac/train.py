@@ -22,6 +22,7 @@ from accelerate import Accelerator
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
+from base_codecs import DiracError
 
 from .data import PairSampler, PatchSampler, find_images, load_coded_pairs, load_image
 from .model import ResidualDenoiser
@@ -132,6 +133,8 @@ class Trainer:
                 self.sampler.rng = np.random.default_rng([cfg.seed, self.accelerator.process_index, self.step])
                 torch.manual_seed(cfg.seed + 1000 * self.accelerator.process_index + self.step)
             self._truncate_log(self.step)
+        if self.step >= cfg.steps:
+            raise DiracError(f"{self.out} already holds {self.step} trained steps; pass --steps above that to train further")
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         self.ema.to(self.accelerator.device)  # the shadow weights live where the model does
         self.scheduler = make_scheduler(self.unwrapped.config.num_train_timesteps)

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 import base_codecs
-from base_codecs import DiracError
+from base_codecs import DiracError, images
 
 from .metrics import psnr
 from .rates import check_rate
@@ -73,10 +73,15 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 def load_reference(path: Path, shape) -> np.ndarray:
     """The original picture, for PSNR: same size and colour kind as the decode."""
     try:
-        with Image.open(path) as image:
-            pixels = base_codecs.as_uint8_array(image.convert("L" if len(shape) == 2 else "RGB"))
+        pixels = images.decode(path.read_bytes())
     except OSError as exc:
-        raise DiracError(f"--reference {path}: cannot read an image ({exc.strerror or exc})") from None
+        raise DiracError(f"--reference {path}: cannot read ({exc.strerror or exc})") from None
+    except DiracError as exc:
+        raise DiracError(f"--reference {path}: {exc}") from None
+    if pixels.ndim == 3 and len(shape) == 2:
+        pixels = np.asarray(Image.fromarray(pixels).convert("L"))
+    elif pixels.ndim == 2 and len(shape) == 3:
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
     if pixels.shape != tuple(shape):
         raise DiracError(
             f"--reference {path} is {pixels.shape[1]}x{pixels.shape[0]}, the decode {shape[1]}x{shape[0]}; "

@@ -47,6 +47,32 @@ def test_batch_enhances_every_video_frame_with_shared_noise(tmp_path, smooth_rgb
     assert len(list(out.iterdir())) == 3
 
 
+@pytest.mark.parametrize("option, value, message", [("--realism", "5", "realism must be in [0, 1]"),
+                                                    ("--steps", "0", "steps must be at least 1"),
+                                                    ("--eta", "2", "eta must be in [0, 1]"),
+                                                    ("--tile", "100", "multiples of 16")])
+def test_batch_bad_dial_is_one_usage_error_before_any_file(tmp_path, jpeg_dir, tiny_weights, capsys, option, value, message):
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["batch", str(jpeg_dir), "-o", str(out), "--weights", str(tiny_weights), option, value]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "failed" not in err and err.count("error") == 1
+    assert not any(out.iterdir())
+
+
+def test_batch_passes_eta_and_tile(tmp_path, jpeg_dir, tiny_enhancer, tiny_weights):
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["batch", str(jpeg_dir / "im1.jpg"), "-o", str(out), "--weights", str(tiny_weights), "--realism", "1",
+            "--steps", "3", "--seed", "2", "--eta", "1", "--tile", "64"]
+    assert main(args) == 0
+    decoded = tiny_enhancer.decode((jpeg_dir / "im1.jpg").read_bytes())
+    expected = tiny_enhancer.enhance(decoded.image, decoded.rate.value, realism=1, steps=3, seed=2, eta=1, tile=64)
+    default = tiny_enhancer.enhance(decoded.image, decoded.rate.value, realism=1, steps=3, seed=2)
+    written = np.asarray(Image.open(out / "im1.png"))
+    assert np.array_equal(written, expected) and not np.array_equal(written, default)
+
+
 def test_batch_refuses_clashing_output_names(tmp_path, jpeg_dir, tiny_weights, capsys):
     other = tmp_path / "other"
     other.mkdir()

@@ -4,7 +4,9 @@ Tests that need ../shared (datasets, DnCNN-3 weights) skip without it; the rest 
 synthetic images and hand-made JSON.
 """
 import json
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -232,7 +234,10 @@ def test_tables_replace_only_the_marked_block(tmp_path):
     speed = {"schema": SPEED_SCHEMA, "settings": {"quality": 10, "image": "kodim01.png", "runs": 5},
              "environment": _small_run_json()["environment"], "skipped": {},
              "rows": [{"method": "dncnn3", "width": 768, "height": 512, "median_s": 10.0, "seconds_per_megapixel": 25.4,
-                       "flops_per_pixel": 3.99e6, "peak_rss_bytes": 2**30, "vs_dncnn3": {"seconds": 1.0, "flops": 1.0}}]}
+                       "flops_per_pixel": 3.99e6, "peak_rss_bytes": 2**30, "vs_dncnn3": {"seconds": 1.0, "flops": 1.0}},
+                      {"method": "jpegqs", "width": 768, "height": 512, "median_s": 1.0, "seconds_per_megapixel": 2.54,
+                       "flops_per_pixel": None, "peak_rss_bytes": 700 * 2**20, "peak_rss_tool_bytes": 30 * 2**20,
+                       "vs_dncnn3": {"seconds": 0.1, "flops": None}}]}
     write_json(results / "speed.json", speed)
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{tables.BEGIN}\nold\n{tables.END}\noutro\n")
@@ -243,6 +248,21 @@ def test_tables_replace_only_the_marked_block(tmp_path):
     assert "PSNR-Y (dB)" in text and "**28.20**" in text  # grey protocol label; best PSNR at QF 10 in bold
     assert "| dncnn3 | 768x512 | 10.000 | 25.400 | 3990.0 | 1024 |" in text
     assert "jpegqs: skipped: not installed" in text
+    assert "| jpegqs | 768x512 | 1.000 | 2.540 | – | 30 |" in text  # the tool's own peak, not harness + tool
+    assert "jpegqs: peak RSS of the jpegqs program itself; the Python harness that runs it peaks at 700 MiB" in text
+
+
+def test_external_tool_peak_memory_is_its_own():
+    """A child forked from a big process inherits its peak in rusage; VmHWM is the program's own."""
+    from benchmarks.peers.jpegqs import run_watching_memory
+
+    hog = bytearray(400 * 2**20)
+    hog[::4096] = b"x" * len(hog[::4096])  # touched: this process peaks at 400+ MiB first
+    del hog
+    grab = "b = bytearray(100 * 2**20); b[::4096] = b'x' * len(b[::4096]); import time; time.sleep(0.3)"
+    with open(os.devnull, "w") as sink:
+        status, peak = run_watching_memory([sys.executable, "-c", grab], sink, timeout=60)
+    assert status == 0 and 100 * 2**20 < peak < 200 * 2**20
 
 
 def test_video_benchmark_shared_noise_flickers_less(tmp_path, tiny_weights):

@@ -22,16 +22,18 @@ def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_enhance_writes_image_of_input_size(tmp_path, jpeg_file, tiny_weights, capsys):
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_enhance_writes_image_of_input_size(tmp_path, jpeg_file, tiny_weights, capsys, umask, mode):
     before = digest(jpeg_file)
     out = tmp_path / "out.png"
-    old_umask = os.umask(0o022)
+    old_umask = os.umask(umask)
     try:
         assert main(["enhance", str(jpeg_file), "-o", str(out), "--weights", str(tiny_weights)]) == 0
+        assert os.umask(umask) == umask  # read, never changed
     finally:
         os.umask(old_umask)
     assert Image.open(out).size == (128, 96)
-    assert stat.S_IMODE(out.stat().st_mode) & 0o044 == 0o044  # readable by others, like any file
+    assert stat.S_IMODE(out.stat().st_mode) == mode  # the permissions of any file the user creates
     assert "jpeg rate 20" in capsys.readouterr().out
     assert digest(jpeg_file) == before
     assert not list(tmp_path.glob(".dirac-*"))  # no temp files left behind

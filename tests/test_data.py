@@ -6,7 +6,10 @@ import pytest
 
 import base_codecs
 from dirac import DiracError
-from dirac.data import DEGRADATIONS, PairSampler, PatchSampler, load_coded_pairs, rgb_to_y
+from dirac.data import DEGRADATIONS, PairSampler, PatchSampler, load_coded_pairs, load_image
+from dirac.metrics import y_channel
+
+from bad_inputs import png_chunks
 
 
 @pytest.fixture(scope="module")
@@ -14,12 +17,17 @@ def images():
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:160, 0:192]
     colour = np.clip(128 + 60 * np.sin(xx / 5.0)[..., None] + rng.normal(0, 20, (160, 192, 3)), 0, 255).astype(np.uint8)
-    return [colour, rgb_to_y(colour)]
+    return [colour, y_channel(colour)]
 
 
-def test_rgb_to_y_is_matlab_luma():
-    pixels = np.array([[[0, 0, 0], [255, 255, 255], [255, 0, 0]]], dtype=np.uint8)
-    assert rgb_to_y(pixels).tolist() == [[16, 235, 81]]
+def test_training_images_load_like_every_other_input(tmp_path):
+    """16-bit samples keep their top 8 bits (not clipped to 255); a damaged file names itself."""
+    deep = np.array([[0, 40000], [65535, 256]], dtype=">u2")
+    (tmp_path / "deep.png").write_bytes(png_chunks(2, 2, 16, 0, b"".join(b"\x00" + row.tobytes() for row in deep)))
+    assert load_image(tmp_path / "deep.png").tolist() == [[0, 156], [255, 1]]
+    (tmp_path / "broken.png").write_bytes((tmp_path / "deep.png").read_bytes()[:40])
+    with pytest.raises(DiracError, match="broken.png: corrupt or truncated"):
+        load_image(tmp_path / "broken.png")
 
 
 @pytest.mark.parametrize("codec", sorted(DEGRADATIONS))

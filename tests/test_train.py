@@ -4,9 +4,11 @@ import json
 import math
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
+from base_codecs import DiracError
 from dirac import Enhancer
 from dirac.train import TrainConfig, Trainer
 
@@ -81,3 +83,19 @@ def test_warm_start_from_shipped_weights(tmp_path):
     warm = Trainer(cfg)
     assert warm.step == 4 and len(warm.optimizer.state) == 0 and warm.best > -math.inf
     assert all(torch.equal(v, warm.unwrapped.state_dict()[k]) for k, v in saved.items())
+
+
+def test_steps_not_above_trained_steps_is_refused(tmp_path):
+    """Asking for fewer steps than already trained is a usage error, and the saved config is kept."""
+    make_images(tmp_path / "data", count=2)
+    out = tmp_path / "weights"
+    cfg = TrainConfig(data=[str(tmp_path / "data")], out=str(out), steps=4, batch=2, patch=32, val_every=4, model=TINY_MODEL)
+    Trainer(cfg).run()
+    saved_config = (out / "train_config.json").read_text()
+    for resume_from_checkpoint in (True, False):
+        if not resume_from_checkpoint:
+            (out / "checkpoint" / "state.pt").unlink()
+        cfg.steps = 3
+        with pytest.raises(DiracError, match="already holds 4 trained steps"):
+            Trainer(cfg)
+    assert (out / "train_config.json").read_text() == saved_config

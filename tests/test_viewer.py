@@ -22,6 +22,8 @@ import base_codecs
 from base_codecs import DiracError
 from dirac import viewer
 
+from bad_inputs import png_chunks, saved
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 STOPS = [0.0, 0.25, 0.5, 1.0]
@@ -165,7 +167,8 @@ def test_cmd_view_serves_opens_the_page_and_stops_on_ctrl_c(coded, tiny_weights,
     assert [s["realism"] for s in answers[0]["stops"]] == [0, 1]
 
 
-@pytest.mark.parametrize("problem", ["missing", "png", "stops", "reference", "rate", "port"])
+@pytest.mark.parametrize("problem", ["missing", "png", "stops", "reference", "reference-bomb", "reference-corrupt",
+                                     "rate", "port"])
 def test_cmd_view_bad_input(problem, coded, tiny_weights, tmp_path):
     image, extra = coded[0], []
     if problem == "missing":
@@ -177,13 +180,20 @@ def test_cmd_view_bad_input(problem, coded, tiny_weights, tmp_path):
     elif problem == "reference":
         Image.new("RGB", (10, 10)).save(tmp_path / "small.png")
         extra = ["--reference", str(tmp_path / "small.png")]
+    elif problem.startswith("reference-"):
+        bomb = png_chunks(100000, 100000, 8, 2, b"\x00" * 64)
+        (tmp_path / "ref.png").write_bytes(bomb if problem == "reference-bomb" else saved(Image.new("RGB", (64, 64)), "PNG")[:60])
+        extra = ["--reference", str(tmp_path / "ref.png")]
     elif problem == "rate":
         extra = ["--rate", "500"]
     else:
         extra = ["--port", "70000"]
     args = view_args(image, tiny_weights, "--no-browser", *extra)
-    with pytest.raises(DiracError):
+    with pytest.raises(DiracError) as error:
         args.func(args)
+    if problem.startswith("reference-"):
+        assert str(error.value).startswith(f"--reference {tmp_path / 'ref.png'}: ")
+        assert ("decompression-bomb" if problem == "reference-bomb" else "corrupt or truncated") in str(error.value)
 
 
 # --- the page in a real browser -------------------------------------------------------------

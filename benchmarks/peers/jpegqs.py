@@ -6,8 +6,9 @@ import io
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
-from typing import List, Optional
+from typing import IO, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -17,6 +18,30 @@ from base_codecs import DiracError
 from . import Peer, PeerUnavailable, register
 
 TIMEOUT_S = 600
+POLL_S = 0.005
+
+
+def run_watching_memory(cmd: List[str], stderr: IO[str], timeout: float) -> Tuple[int, int]:
+    """Run ``cmd``; return its exit status and its peak resident memory in bytes.
+
+    The peak is the program's own high-water mark (VmHWM), read while it runs. rusage of a
+    child cannot give it: a child forked from this process keeps this process's peak across exec.
+    """
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr)
+    status, peak, deadline = Path(f"/proc/{proc.pid}/status"), 0, time.monotonic() + timeout
+    while proc.poll() is None:
+        try:
+            hwm = next((line for line in status.read_text().splitlines() if line.startswith("VmHWM:")), None)
+        except OSError:  # gone between poll() and the read
+            hwm = None
+        if hwm:
+            peak = max(peak, int(hwm.split()[1]) * 1024)
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise DiracError(f"{cmd[0]} took over {timeout:.0f} s")
+        time.sleep(POLL_S)
+    return proc.returncode, peak
 
 
 class JpegQS(Peer):
@@ -28,18 +53,21 @@ class JpegQS(Peer):
     def __init__(self, exe: str, quality: int = 6, threads: int = 2):
         self.exe, self.quality, self.threads = exe, quality, threads
         self.name = "jpegqs"
+        self.peak_rss_bytes = 0  # the tool's own, over every call so far
         self.description = f"jpegqs -q {quality} (JPEG Quant Smooth, Debian package), measured in this run"
 
     def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None) -> np.ndarray:
         if bitstream is None:
             raise DiracError("jpegqs needs the JPEG bytes, not only the decode")
         with tempfile.TemporaryDirectory(prefix="dirac-jpegqs-") as tmp:
-            src, dst = Path(tmp) / "in.jpg", Path(tmp) / "out.jpg"
+            src, dst, log = Path(tmp) / "in.jpg", Path(tmp) / "out.jpg", Path(tmp) / "stderr.txt"
             src.write_bytes(bitstream)
             cmd = [self.exe, "-q", str(self.quality), "-t", str(self.threads), "-i", "0", str(src), str(dst)]
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
-            if done.returncode != 0 or not dst.is_file():
-                raise DiracError(f"jpegqs failed ({done.returncode}): {done.stderr.strip()[-300:]}")
+            with open(log, "w") as stderr:
+                returncode, peak = run_watching_memory(cmd, stderr, TIMEOUT_S)
+            self.peak_rss_bytes = max(self.peak_rss_bytes, peak)
+            if returncode != 0 or not dst.is_file():
+                raise DiracError(f"jpegqs failed ({returncode}): {log.read_text().strip()[-300:]}")
             with Image.open(io.BytesIO(dst.read_bytes())) as im:
                 out = np.asarray(im.convert("L" if decoded.ndim == 2 else "RGB"))
         if out.shape != decoded.shape:
