@@ -7,11 +7,12 @@ first picture is used.
 """
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Union
 
 import numpy as np
 
-from .core import CodecError, open_with_pillow, pil_to_uint8
+from .core import CodecError, DiracError, open_with_pillow, pil_to_uint8
 
 # Leading bytes of each format: Pillow itself would also try formats without a magic number
 # (TGA, ...), which would mistake random bytes for an image.
@@ -44,3 +45,14 @@ def decode(data: bytes) -> np.ndarray:
         raise
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise CodecError(f"corrupt or truncated {name}: {exc}") from None
+
+
+def decode_file(path: Union[str, Path], label: Optional[str] = None) -> np.ndarray:
+    """:func:`decode` of a file; every error names it (``label``, default the path)."""
+    label = label or str(path)
+    try:
+        return decode(Path(path).read_bytes())
+    except OSError as exc:
+        raise DiracError(f"{label}: cannot read ({exc.strerror or exc})") from None
+    except DiracError as exc:
+        raise DiracError(f"{label}: {exc}") from None

@@ -88,8 +88,9 @@ def speed_table(data: dict) -> str:
     notes = []
     for r in data["rows"]:
         ratio = r.get("vs_dncnn3") or {}
-        peak = r.get("peak_rss_tool_bytes") or r["peak_rss_bytes"]
-        if r.get("peak_rss_tool_bytes"):
+        tool_peak = r.get("peak_rss_tool_bytes")
+        peak = tool_peak or r["peak_rss_bytes"]
+        if tool_peak:
             notes.append(f"- {r['method']}: peak RSS of the {r['method']} program itself; the Python harness "
                          f"that runs it peaks at {r['peak_rss_bytes'] / 2**20:.0f} MiB")
         lines.append(_row([

@@ -32,12 +32,7 @@ def find_images(dirs: Sequence[str | Path]) -> List[Path]:
 def load_image(path: Path) -> np.ndarray:
     """HxW (grey sources) or HxWx3 uint8, by the rules every other image input follows
     (``base_codecs.images``: 16-bit keeps the top 8 bits, alpha composited onto white)."""
-    try:
-        return images.decode(Path(path).read_bytes())
-    except OSError as exc:
-        raise DiracError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except DiracError as exc:
-        raise DiracError(f"{path}: {exc}") from None
+    return images.decode_file(path)
 
 
 @dataclass(frozen=True)

@@ -72,12 +72,7 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 
 def load_reference(path: Path, shape) -> np.ndarray:
     """The original picture, for PSNR: same size and colour kind as the decode."""
-    try:
-        pixels = images.decode(path.read_bytes())
-    except OSError as exc:
-        raise DiracError(f"--reference {path}: cannot read ({exc.strerror or exc})") from None
-    except DiracError as exc:
-        raise DiracError(f"--reference {path}: {exc}") from None
+    pixels = images.decode_file(path, f"--reference {path}")
     if pixels.ndim == 3 and len(shape) == 2:
         pixels = np.asarray(Image.fromarray(pixels).convert("L"))
     elif pixels.ndim == 2 and len(shape) == 3:
