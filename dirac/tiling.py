@@ -68,12 +68,16 @@ def apply_tiled(
     if len(ys) == 1 and len(xs) == 1:
         return fn(z_t, x_tile(0, 0))
     out = torch.zeros(1, channels, height, width, device=x.device)
-    total = torch.zeros(1, 1, height, width, device=x.device)
+    # the weights are separable over a grid of tiles, so their sum is too: two 1-D vectors,
+    # not a full-size accumulator
+    total_y, total_x = torch.zeros(height, device=x.device), torch.zeros(width, device=x.device)
+    ramps_x = [_ramp(width, x0, tw, overlap, x.device) for x0 in xs]
+    for x0, wx in zip(xs, ramps_x):
+        total_x[x0 : x0 + tw] += wx
     for y in ys:
         wy = _ramp(height, y, th, overlap, x.device)
-        for x0 in xs:
-            w = wy[:, None] * _ramp(width, x0, tw, overlap, x.device)[None, :]
+        total_y[y : y + th] += wy
+        for x0, wx in zip(xs, ramps_x):
             pred = fn(z_t[:, :, y : y + th, x0 : x0 + tw], x_tile(y, x0))
-            out[:, :, y : y + th, x0 : x0 + tw] += pred * w
-            total[:, :, y : y + th, x0 : x0 + tw] += w
-    return out.div_(total)
+            out[:, :, y : y + th, x0 : x0 + tw] += pred * (wy[:, None] * wx[None, :])
+    return out.div_(total_y[:, None]).div_(total_x)
