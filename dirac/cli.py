@@ -187,11 +187,12 @@ def check_device(name: str) -> None:
 
 def check_dial(args) -> None:
     """Bad dial, noise or tile settings fail once, as bad usage, before any decoding."""
-    from .sampler import calls_for, check_eta
+    from .sampler import calls_for, check_eta, check_seed
     from .tiling import DEFAULT_OVERLAP, check_tiling
 
     calls_for(args.realism, args.steps)
     check_eta(args.eta)
+    check_seed(args.seed)
     check_tiling(args.tile, DEFAULT_OVERLAP)
 
 
@@ -217,6 +218,8 @@ def cmd_enhance(args) -> None:
     check_device(args.device)
     check_dial(args)
     inputs = expand_inputs(args.inputs)
+    if not args.output.strip():
+        raise DiracError("-o is empty; name an output file or an existing directory")
     output = Path(args.output)
     into_dir = len(inputs) > 1 or output.is_dir()
     if into_dir and not output.is_dir():
@@ -276,8 +279,15 @@ def cmd_train(args) -> None:
     print(f"best validation PSNR gain {best:.3f} dB; weights in {cfg.out}")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors as one line (like every other dirac error), pointing at --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dirac", description="Residual diffusion enhancement of decoded images.")
+    parser = OneLineErrorParser(prog="dirac", description="Residual diffusion enhancement of decoded images.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("enhance", help="enhance JPEG (or other base-codec) files")

@@ -15,6 +15,7 @@ import base_codecs
 from base_codecs import DiracError
 
 from .pipeline import DiracPipeline
+from .sampler import check_seed
 from .tiling import DEFAULT_OVERLAP
 
 ImageInput = Union[np.ndarray, Image.Image, torch.Tensor]
@@ -96,6 +97,7 @@ class Enhancer:
         numpy uint8 HxW/HxWx3 and PIL images come back as the same type; torch tensors in
         [0, 1] (CxHxW or BxCxHxW) come back as float tensors on their own device.
         """
+        check_seed(seed)
         batch, restore = self._to_batch(image)
         generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
         with torch.inference_mode():  # conversions happen in place on the pipeline's output

@@ -46,6 +46,12 @@ def check_eta(eta: float) -> None:
         raise DiracError(f"eta must be in [0, 1], got {eta}")
 
 
+def check_seed(seed: Optional[int]) -> None:
+    """A seed torch's generator accepts: a non-negative integer below 2**64, or None."""
+    if seed is not None and not (isinstance(seed, int) and 0 <= seed < 2**64):
+        raise DiracError(f"seed must be an integer in 0 .. 2**64 - 1, got {seed!r}")
+
+
 def late_start_timesteps(t_start: int, steps: int) -> List[int]:
     """``steps`` evenly spaced, strictly decreasing timesteps from ``t_start`` towards 0."""
     if steps > t_start:

@@ -60,6 +60,8 @@ def test_output_format_follows_extension(tmp_path, jpeg_file, tiny_weights, suff
         (["{jpeg}", "{tmp}/sub/in.jpg", "-o", "{tmp}"], "would both write in"),
         (["{jpeg}", "-o", "{tmp}/o.png", "--realism", "3"], "realism must be in [0, 1]"),
         (["{jpeg}", "-o", "{tmp}/o.png", "--tile", "40"], "multiples of 16"),
+        (["{jpeg}", "-o", "{tmp}/o.png", "--seed", str(2**64)], "seed must be an integer"),
+        (["{jpeg}", "-o", ""], "-o is empty"),
     ],
 )
 def test_bad_usage_exits_2_with_message(tmp_path, jpeg_file, tiny_weights, capsys, args, message):
@@ -99,3 +101,9 @@ def test_info_on_garbage_exits_2(tmp_path, capsys):
     bad.write_bytes(np.random.default_rng(0).bytes(100))
     assert main(["info", str(bad)]) == 2
     assert "unrecognised data" in capsys.readouterr().err
+
+
+def test_usage_errors_are_one_line(jpeg_file, capsys):
+    assert main(["enhance", str(jpeg_file), "-o", "x.png", "--steps", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "invalid int value" in err and "dirac enhance --help" in err

@@ -82,6 +82,12 @@ def test_seed_reproducible_and_realism_changes_output(enhancer):
     assert not np.array_equal(a, enhancer.enhance(img, 10, realism=0.0))
 
 
+@pytest.mark.parametrize("seed", [-1, 2**64, 1.5])
+def test_seed_out_of_range_raises_project_error(enhancer, seed):
+    with pytest.raises(DiracError, match="seed must be an integer"):
+        enhancer.enhance(smooth_image(16, 16), 10, realism=1.0, steps=2, seed=seed)
+
+
 def test_eta_changes_only_the_stochastic_path(enhancer):
     img = smooth_image(32, 32)
     assert np.array_equal(enhancer.enhance(img, 10, eta=0.0), enhancer.enhance(img, 10, eta=1.0))
