@@ -165,6 +165,8 @@ def decode_with_rate(src: Path, args) -> Tuple[str, base_codecs.Decoded, float]:
 
 
 def enhance_file(src: Path, dst: Path, args, cache: EnhancerCache, inputs: List[Path]) -> str:
+    from .sampler import calls_for
+
     family, decoded, rate = decode_with_rate(src, args)
     fmt = check_output(dst, inputs, decoded.image.shape)
     out = cache.get(family).enhance(
@@ -172,7 +174,8 @@ def enhance_file(src: Path, dst: Path, args, cache: EnhancerCache, inputs: List[
         progress=len(inputs) == 1,
     )
     write_image_atomic(out, dst, fmt)
-    return f"{src} -> {dst}: {family} rate {rate:g}, realism {args.realism:g}"
+    calls = calls_for(args.realism, args.steps)  # says so when a small realism x steps rounds to one call
+    return f"{src} -> {dst}: {family} rate {rate:g}, realism {args.realism:g} ({calls} of {args.steps} network calls)"
 
 
 def check_device(name: str) -> None:

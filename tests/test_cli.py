@@ -107,3 +107,10 @@ def test_usage_errors_are_one_line(jpeg_file, capsys):
     assert main(["enhance", str(jpeg_file), "-o", "x.png", "--steps", "1.5"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "invalid int value" in err and "dirac enhance --help" in err
+
+
+def test_status_line_counts_network_calls(tmp_path, jpeg_file, tiny_weights, capsys):
+    """realism x steps below one half still costs one call, and the line says so."""
+    assert main(["enhance", str(jpeg_file), "-o", str(tmp_path / "o.png"), "--realism", "0.5", "--steps", "1",
+                 "--weights", str(tiny_weights)]) == 0
+    assert "realism 0.5 (1 of 1 network calls)" in capsys.readouterr().out
