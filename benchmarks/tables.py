@@ -32,6 +32,8 @@ def _provenance(data: dict) -> str:
     commit = (env.get("git_commit") or "?")[:8] + (" (dirty)" if env.get("git_dirty") else "")
     machine = env["machine"]
     extra = (f", {s['crop']}px crops" if s.get("crop") else "") + ("" if data.get("complete", True) else ", INCOMPLETE")
+    if s.get("eta"):  # a non-default sampler must not pass for the default one
+        extra += f", dirac steps with eta {s['eta']:g} ({'DDPM' if s['eta'] == 1 else 'between DDIM and DDPM'})"
     return (f"{s['images']} images{extra}; {env['timestamp']}, commit {commit}; "
             f"{machine['cpu_model']}, {machine['cores']} cores, {machine.get('torch_threads')} torch threads")
 

@@ -157,6 +157,16 @@ def test_tag_names_a_second_run_of_the_same_set(tmp_path):
     assert exc.value.code == 2
 
 
+def test_table_names_a_non_default_sampler(tmp_path):
+    images = _synthetic_set(tmp_path / "tiny")
+    argv = ["--dataset", str(images), "--rates", "10", "--methods", "base", "--no-perceptual", "--out", str(tmp_path / "out")]
+    assert run.main(argv + ["--eta", "1"]) == 0
+    data = json.loads((tmp_path / "out" / "jpeg-tiny-colour.json").read_text())
+    assert "eta 1 (DDPM)" in tables.run_table(data)
+    data["settings"]["eta"] = 0.0
+    assert "eta" not in tables.run_table(data)
+
+
 def test_unavailable_metric_is_null_with_a_note_never_faked(monkeypatch):
     from dirac.metrics import WeightsUnavailable
 
