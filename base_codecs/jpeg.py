@@ -6,6 +6,7 @@ import io
 from functools import lru_cache
 from typing import Dict, List, Optional
 
+import av
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -48,6 +49,29 @@ def estimate_quality(quantization: Dict[int, List[int]]) -> Optional[int]:
     return best
 
 
+def _ffmpeg_decodes(data: bytes, strict: bool) -> bool:
+    """Whether FFmpeg's MJPEG decoder turns ``data`` into a picture (``strict``: stopping at the
+    first error in the entropy-coded data instead of concealing it)."""
+    try:
+        context = av.CodecContext.create("mjpeg", "r")
+        if strict:
+            context.options = {"err_detect": "explode"}
+        return len(context.decode(av.Packet(data)) + context.decode(None)) == 1
+    except av.FFmpegError:
+        return False
+
+
+def is_damaged(data: bytes) -> bool:
+    """Whether the entropy-coded data of a JPEG is damaged (bit errors, zeroed or missing runs).
+
+    libjpeg, through Pillow, only warns about such data and fills in guesses, so a damaged file
+    that still ends in an end-of-image marker would decode silently. FFmpeg's strict decoder
+    notices; a file FFmpeg cannot decode even leniently (CMYK 4:2:2, arithmetic coding) is left
+    to libjpeg, so valid files it does not support are never refused.
+    """
+    return not _ffmpeg_decodes(data, strict=True) and _ffmpeg_decodes(data, strict=False)
+
+
 class JpegCodec(BaseCodec):
     """Baseline/progressive JPEG, colour (4:2:0, 4:2:2, 4:4:4) or grey."""
 
@@ -83,6 +107,8 @@ class JpegCodec(BaseCodec):
             raise
         except (OSError, ValueError, SyntaxError) as exc:
             raise CodecError(f"corrupt or truncated JPEG: {exc}") from None
+        if is_damaged(data):
+            raise CodecError("corrupt JPEG: its entropy-coded data is damaged (bit errors or missing data)")
         bpp = len(data) * 8.0 / (pixels.shape[0] * pixels.shape[1])
         return Decoded(pixels, RateInfo("jpeg", quality, bpp))
 

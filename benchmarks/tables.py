@@ -27,9 +27,13 @@ def _row(cells: List[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _commit(env: dict) -> str:
+    return (env.get("git_commit") or "?")[:8] + (" (dirty)" if env.get("git_dirty") else "")
+
+
 def _provenance(data: dict) -> str:
     env, s = data["environment"], data["settings"]
-    commit = (env.get("git_commit") or "?")[:8] + (" (dirty)" if env.get("git_dirty") else "")
+    commit = _commit(env)
     machine = env["machine"]
     extra = (f", {s['crop']}px crops" if s.get("crop") else "") + ("" if data.get("complete", True) else ", INCOMPLETE")
     if s.get("eta"):  # a non-default sampler must not pass for the default one
@@ -83,7 +87,7 @@ def speed_table(data: dict) -> str:
     lines = ["### speed", "",
              f"JPEG QF {s['quality']} decode of {Path(s['image']).name}, median of {s['runs']} runs after a warm-up; "
              f"{env['machine']['cpu_model']}, {env['machine']['cores']} cores, "
-             f"{env['machine'].get('torch_threads')} torch threads; {env['timestamp']}", "",
+             f"{env['machine'].get('torch_threads')} torch threads; {env['timestamp']}, commit {_commit(env)}", "",
              _row(["method", "image", "s / image", "s / MP", "GFLOP / MP", "peak RSS (MiB)", "time × DnCNN-3",
                    "FLOPs × DnCNN-3"]),
              _row(["---"] + ["---:"] * 7)]

@@ -42,7 +42,7 @@ def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int) 
 def cmd_batch(args) -> None:
     from accelerate import PartialState
 
-    from .cli import EnhancerCache, check_dial, check_unique_stems, expand_inputs
+    from .cli import EnhancerCache, about, check_dial, check_unique_stems, expand_inputs, output_path
 
     import torch
 
@@ -50,7 +50,7 @@ def cmd_batch(args) -> None:
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only machines still split work
     inputs = expand_inputs(args.inputs)
     check_unique_stems(inputs)
-    out_dir = Path(args.output)
+    out_dir = output_path(args.output, "an existing output directory")
     if not out_dir.is_dir():
         raise DiracError(f"{out_dir}: output directory does not exist")
     cache = EnhancerCache(args.weights, str(state.device))
@@ -65,10 +65,10 @@ def cmd_batch(args) -> None:
             written += enhance_share(src, out_dir, args, cache, *share)
         except DiracError as exc:
             failures += 1
-            tqdm.write(f"dirac: error: {src}: {exc}", file=sys.stderr)
+            tqdm.write(f"dirac: error: {about(src, exc)}", file=sys.stderr)
     print(f"process {rank}/{world}: wrote {written} images, {failures} failures")
     if failures:
-        raise DiracError(f"{failures} inputs failed in process {rank}")
+        raise DiracError(f"{failures} of {len(mine)} inputs failed in process {rank}")
 
 
 def add_batch_parser(sub) -> None:

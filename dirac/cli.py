@@ -106,6 +106,13 @@ def expand_inputs(specs: List[str]) -> List[Path]:
     return list(dict.fromkeys(paths))
 
 
+def output_path(text: str, what: str) -> Path:
+    """The path ``-o`` names; an empty one would silently mean the current directory."""
+    if not text.strip():
+        raise DiracError(f"-o is empty; name {what}")
+    return Path(text)
+
+
 def check_unique_stems(inputs: List[Path]) -> None:
     """Outputs in a directory are named after input stems, so two inputs must not share one."""
     seen = {}
@@ -128,11 +135,11 @@ class EnhancerCache:
     def get(self, family: str):
         from .enhancer import Enhancer, default_weights
 
-        path = self.weights if self.weights is not None else default_weights(family)
         if family not in self.loaded:
-            self.loaded[family] = Enhancer.from_pretrained(path, device=self.device)
+            self.loaded[family] = Enhancer.from_pretrained(self.weights, device=self.device, codec=family)
         enhancer = self.loaded[family]
         if enhancer.codec != family:
+            path = self.weights if self.weights is not None else default_weights(family)
             raise DiracError(f"the input is {family}, but the weights at {path} enhance {enhancer.codec}; pass matching --weights")
         return enhancer
 
@@ -221,9 +228,7 @@ def cmd_enhance(args) -> None:
     check_device(args.device)
     check_dial(args)
     inputs = expand_inputs(args.inputs)
-    if not args.output.strip():
-        raise DiracError("-o is empty; name an output file or an existing directory")
-    output = Path(args.output)
+    output = output_path(args.output, "an output file or an existing directory")
     into_dir = len(inputs) > 1 or output.is_dir()
     if into_dir and not output.is_dir():
         raise DiracError(f"{output}: with several inputs, -o must be an existing directory")
@@ -271,13 +276,15 @@ def describe(src: Path, data: bytes) -> str:
 
 
 def cmd_train(args) -> None:
-    from .train import TrainConfig, Trainer
+    from .train import Trainer, continued_config
 
-    cfg = TrainConfig(
-        codec=args.codec, data=args.data, sources=args.sources, out=args.out, steps=args.steps, batch=args.batch, patch=args.patch,
-        lr=args.lr, max_minutes=args.max_minutes, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
+    cfg = continued_config(
+        args.out, codec=args.codec, data=args.data, sources=args.sources, steps=args.steps, batch=args.batch, patch=args.patch,
+        lr=args.lr, min_lr=args.min_lr, max_minutes=args.max_minutes, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         regression_fraction=args.regression_fraction,
     )
+    print(f"training {cfg.codec} into {cfg.out}: {cfg.steps} steps, batch {cfg.batch} of {cfg.patch}px, "
+          f"lr {cfg.lr:g} -> {cfg.min_lr:g}, regression fraction {cfg.regression_fraction:g}, seed {cfg.seed}")
     best = Trainer(cfg).run()
     print(f"best validation PSNR gain {best:.3f} dB; weights in {cfg.out}")
 
@@ -305,19 +312,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("train", help="train (or resume training) an enhancer")
-    p.add_argument("--codec", default="jpeg")
+    p = sub.add_parser(
+        "train", help="train (or resume training) an enhancer",
+        description="Train an enhancer into --out, resuming its checkpoint or warm-starting from its weights. "
+        "Options not given keep the values a run continued in --out saved (train_config.json), else the defaults shown.",
+    )
+    from .train import TrainConfig
+
+    p.add_argument("--codec", default=None, help=f"base codec (default {TrainConfig.codec})")
     p.add_argument("--data", nargs="+", required=True, help="directories of lossless training images (or of coded bitstreams with manifest.json, with --sources)")
     p.add_argument("--sources", nargs="+", default=[], help="with pre-coded --data (VVC): directories holding the original images")
-    p.add_argument("--out", required=True, help="weights directory; resumes from its checkpoint if present")
-    p.add_argument("--steps", type=int, default=20000)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--patch", type=int, default=128)
-    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--out", required=True, help="weights directory; resumes from its checkpoint, or warm-starts from its weights, if present")
+    p.add_argument("--steps", type=int, default=None, help=f"total steps, counting those already trained (default {TrainConfig.steps})")
+    p.add_argument("--batch", type=int, default=None, help=f"patches per step (default {TrainConfig.batch})")
+    p.add_argument("--patch", type=int, default=None, help=f"patch size in pixels, a multiple of 16 (default {TrainConfig.patch})")
+    p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {TrainConfig.lr:g})")
+    p.add_argument("--min-lr", type=float, default=None, help=f"learning rate the cosine decay ends at (default {TrainConfig.min_lr:g})")
     p.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
-    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--regression-fraction", type=float, default=0.75, help="share of one-call (realism 0) examples per batch")
+    p.add_argument("--checkpoint-minutes", type=float, default=None, help=f"minutes between checkpoints (default {TrainConfig.checkpoint_minutes:g})")
+    p.add_argument("--seed", type=int, default=None, help=f"data and noise seed (default {TrainConfig.seed})")
+    p.add_argument("--regression-fraction", type=float, default=None,
+                   help=f"share of one-call (realism 0) examples per batch (default {TrainConfig.regression_fraction:g})")
     p.set_defaults(func=cmd_train)
 
     from .batch import add_batch_parser

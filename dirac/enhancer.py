@@ -71,9 +71,19 @@ class Enhancer:
         self.pipeline.set_progress_bar_config(disable=True)
 
     @classmethod
-    def from_pretrained(cls, path: Union[str, Path, None] = None, device: Union[str, torch.device] = "cpu") -> "Enhancer":
-        """Load weights saved with ``save_pretrained`` (default: the shipped JPEG model)."""
-        return cls(_load_pipeline(Path(path) if path is not None else default_weights()), device)
+    def from_pretrained(
+        cls, path: Union[str, Path, None] = None, device: Union[str, torch.device] = "cpu", codec: str = "jpeg"
+    ) -> "Enhancer":
+        """Load weights saved with ``save_pretrained``; without ``path``, the default weights of
+        ``codec`` (:func:`default_weights`; only JPEG's ship, others are trained by the user)."""
+        if path is None:
+            path = default_weights(codec)
+            if not (path / "model_index.json").is_file():
+                raise DiracError(
+                    f"no {codec} weights at {path}: dirac ships JPEG weights only; train them with "
+                    f"`dirac train --codec {codec} --out {path} ...` or give a weights directory (CLI: --weights DIR)"
+                )
+        return cls(_load_pipeline(Path(path)), device)
 
     @property
     def codec(self) -> str:

@@ -291,13 +291,12 @@ class ViewerServer(ThreadingHTTPServer):
 
 def cmd_view(args) -> None:
     from .cli import read_input
-    from .enhancer import Enhancer, default_weights
+    from .enhancer import Enhancer
 
     stops = parse_stops(args.stops)
     path = Path(args.image)
     data = read_input(path)
-    weights = args.weights if args.weights is not None else default_weights(base_codecs.sniff(data))
-    enhancer = Enhancer.from_pretrained(weights)
+    enhancer = Enhancer.from_pretrained(args.weights, codec=base_codecs.sniff(data) or "jpeg")
     decoded = enhancer.decode(data)
     reference = None if args.reference is None else load_reference(Path(args.reference), decoded.image.shape)
     session = DialSession(

@@ -159,6 +159,32 @@ def _poison(weights: Path) -> None:
     save_file({k: v.fill_(float("nan")) if v.is_floating_point() else v for k, v in tensors.items()}, path)
 
 
+def jpeg_scan_damaged(data: bytes, how: str) -> bytes:
+    """A JPEG whose entropy-coded data is damaged but which still ends in its end-of-image
+    marker, the damage libjpeg only warns about: a zeroed run, bit flips, or the second half
+    of the scan missing."""
+    start = data.index(b"\xff\xda") + 20  # past the scan header
+    middle = (start + len(data) - 2) // 2
+    damaged = bytearray(data)
+    if how == "zeroed":
+        damaged[middle : middle + 64] = bytes(64)
+    elif how == "flipped":
+        for offset in np.random.default_rng(3).choice(np.arange(start, len(data) - 2), 32, replace=False):
+            damaged[offset] ^= 0x55
+    else:  # "cut"
+        damaged = damaged[:middle] + b"\xff\xd9"
+    return bytes(damaged)
+
+
+def tiff_tag_beyond_file(data: bytes, tag: int = 258) -> bytes:
+    """A little-endian TIFF whose ``tag`` (BitsPerSample) points its values past the file's end."""
+    damaged = bytearray(data)
+    for entry in range(struct.unpack_from("<H", damaged, 8)[0]):
+        if struct.unpack_from("<H", damaged, 10 + 12 * entry)[0] == tag:
+            struct.pack_into("<I", damaged, 10 + 12 * entry + 8, 0x7FFFFF00)
+    return bytes(damaged)
+
+
 # --- sources and workspace -------------------------------------------------------------------
 
 
@@ -339,6 +365,9 @@ CASES: List[Case] = [
     damaged("jpeg-marker-only", ".jpg", lambda s: s.jpeg[:3], "corrupt or truncated JPEG"),
     damaged("jpeg-headers-only", ".jpg", lambda s: s.jpeg[: s.jpeg.index(b"\xff\xda")], "corrupt or truncated JPEG"),
     damaged("jpeg-half", ".jpg", lambda s: s.jpeg[: len(s.jpeg) // 2], "truncated"),
+    damaged("jpeg-zeroed-run", ".jpg", lambda s: jpeg_scan_damaged(s.jpeg, "zeroed"), "entropy-coded data is damaged"),
+    damaged("jpeg-bit-flips", ".jpg", lambda s: jpeg_scan_damaged(s.jpeg, "flipped"), "entropy-coded data is damaged"),
+    damaged("jpeg-half-with-end-marker", ".jpg", lambda s: jpeg_scan_damaged(s.jpeg, "cut"), "entropy-coded data is damaged"),
     damaged("jpeg-no-end-marker", ".jpg", lambda s: s.jpeg[:-2], "truncated"),
     damaged("jpeg-garbage-after-marker", ".jpg", lambda s: s.jpeg[:3] + np.random.default_rng(1).bytes(900), "corrupt"),
     damaged("jpeg-bomb-65000x65000", ".jpg", lambda s: jpeg_with_sof(s.jpeg, 65000, 65000), "decompression-bomb"),
@@ -379,6 +408,8 @@ CASES: List[Case] = [
     damaged("png-half", ".png", lambda s: s.png("RGB")[:500], "corrupt or truncated PNG", "--rate", "30"),
     damaged("png-bomb-100000x100000", ".png", lambda s: png_chunks(100000, 100000, 8, 2, b"\x00" * 64), "decompression-bomb", "--rate", "30"),
     damaged("tiff-float", ".tif", lambda s: saved(Image.fromarray(s.image[..., 0].astype(np.float32)), "TIFF"), "floating-point", "--rate", "30"),
+    damaged("tiff-tag-beyond-file", ".tif", lambda s: tiff_tag_beyond_file(saved(Image.fromarray(s.image), "TIFF")),
+            "corrupt or truncated TIFF", "--rate", "30"),
     damaged("gif-garbage", ".gif", lambda s: b"GIF89a" + bytes(range(256)), "corrupt or truncated GIF", "--rate", "30"),
     # paths
     Case("missing-path", lambda ws: [ws.path("nothing.jpg"), "-o", ws.out], "no such file"),

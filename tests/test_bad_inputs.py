@@ -3,6 +3,7 @@ exits 2 with a message naming the file and the problem, writes nothing and leave
 it was; every unusual but valid input is enhanced."""
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Dict
 
@@ -58,11 +59,14 @@ def test_corpus_has_at_least_40_cases():
 def test_bad_input_exits_2_and_changes_nothing(case, workspace, capsys):
     argv = _enhance_argv(case, workspace)
     before = snapshot(workspace.root)
-    assert main(argv) == 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(argv) == 2
     err = capsys.readouterr().err
     assert case.message in err, err
     assert not case.names or workspace.culprit in err, err
     assert "Traceback" not in err and "internal error" not in err, err
+    assert not [str(w.message) for w in caught if "PIL" in w.filename]  # the error says it all, no warning first
     assert snapshot(workspace.root) == before  # no output, no temp file, every input as it was
 
 

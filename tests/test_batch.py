@@ -81,6 +81,15 @@ def test_batch_refuses_clashing_output_names(tmp_path, jpeg_dir, tiny_weights, c
     assert "rename one" in capsys.readouterr().err
 
 
+def test_batch_refuses_an_empty_output_and_names_a_missing_input_once(tmp_path, jpeg_dir, tiny_weights, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["batch", str(jpeg_dir), "-o", "", "--weights", str(tiny_weights)]) == 2
+    assert "-o is empty" in capsys.readouterr().err and not list(tmp_path.glob("*.png"))
+    assert main(["batch", "missing.jpg", "-o", str(tmp_path), "--weights", str(tiny_weights)]) == 2
+    err = capsys.readouterr().err
+    assert "missing.jpg: no such file" in err and err.count("missing.jpg") == 1, err
+
+
 def test_accelerate_launch_two_processes_share_the_work(tmp_path, jpeg_dir, tiny_weights):
     out = tmp_path / "out"
     out.mkdir()

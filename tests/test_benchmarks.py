@@ -257,6 +257,7 @@ def test_tables_replace_only_the_marked_block(tmp_path):
     assert "| FBCNN (published) | – | 29.75 |" in text
     assert "PSNR-Y (dB)" in text and "**28.20**" in text  # grey protocol label; best PSNR at QF 10 in bold
     assert "| dncnn3 | 768x512 | 10.000 | 25.400 | 3990.0 | 1024 |" in text
+    assert text.count("commit 00000000") == 2  # the speed table names its commit like every other
     assert "jpegqs: skipped: not installed" in text
     assert "| jpegqs | 768x512 | 1.000 | 2.540 | – | 30 |" in text  # the tool's own peak, not harness + tool
     assert "jpegqs: peak RSS of the jpegqs program itself; the Python harness that runs it peaks at 700 MiB" in text

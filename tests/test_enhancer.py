@@ -114,6 +114,14 @@ def test_bad_inputs_raise_project_error(enhancer, tmp_path):
         Enhancer.from_pretrained(tmp_path / "missing")
 
 
+def test_default_weights_per_codec_and_how_to_train_missing_ones(enhancer, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIRAC_WEIGHTS", str(tmp_path))
+    enhancer.pipeline.save_pretrained(tmp_path / "jpeg")
+    assert Enhancer.from_pretrained(codec="jpeg").codec == "jpeg"
+    with pytest.raises(DiracError, match="ships JPEG weights only.*dirac train --codec hevc"):
+        Enhancer.from_pretrained(codec="hevc")
+
+
 def test_frames_share_noise_so_static_scene_does_not_flicker(enhancer):
     frame = smooth_image(32, 48)
     video = (frame.copy() for _ in range(3))

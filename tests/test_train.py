@@ -99,3 +99,39 @@ def test_steps_not_above_trained_steps_is_refused(tmp_path):
         with pytest.raises(DiracError, match="already holds 4 trained steps"):
             Trainer(cfg)
     assert (out / "train_config.json").read_text() == saved_config
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--batch", "0", "batch must be at least 1"),
+    ("--lr", "-1", "lr must be a positive number"),
+    ("--lr", "nan", "lr must be a positive number"),
+    ("--min-lr", "1", "min lr must lie in 0..lr"),
+    ("--regression-fraction", "2", "regression fraction must lie in 0..1"),
+    ("--steps", "0", "steps must be at least 1"),
+    ("--patch", "40", "patch must be a positive multiple of 16"),
+    ("--checkpoint-minutes", "0", "checkpoint minutes must be positive"),
+    ("--max-minutes", "-5", "max minutes must be positive"),
+])
+def test_bad_training_options_are_one_line_errors_before_anything_is_written(tmp_path, capsys, option, value, message):
+    from dirac.cli import main
+
+    make_images(tmp_path / "data")
+    out = tmp_path / "weights"
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(out), option, value]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_continued_run_keeps_its_saved_settings_unless_told_otherwise(tmp_path):
+    from dirac.train import continued_config
+
+    saved = TrainConfig(data=["d"], out=str(tmp_path), steps=500, lr=2e-4, regression_fraction=0.6, seed=7, model=TINY_MODEL)
+    (tmp_path / "train_config.json").write_text(json.dumps(vars(saved)))
+    kept = continued_config(str(tmp_path), data=["e"], steps=900, lr=None, regression_fraction=None, seed=None)
+    assert (kept.steps, kept.lr, kept.regression_fraction, kept.seed, kept.model, kept.data) == (900, 2e-4, 0.6, 7, json.loads(json.dumps(TINY_MODEL)), ["e"])
+    assert continued_config(str(tmp_path), lr=1e-4).lr == 1e-4
+    fresh = continued_config(str(tmp_path / "new"), lr=None)
+    assert (fresh.lr, fresh.regression_fraction, fresh.steps) == (TrainConfig.lr, TrainConfig.regression_fraction, TrainConfig.steps)
+    with pytest.raises(DiracError, match="holds jpeg training, not hevc"):
+        continued_config(str(tmp_path), codec="hevc")
