@@ -1,5 +1,6 @@
 """JPEG through libjpeg-turbo (Pillow): encode at an IJG quality, decode with the quality
-recovered from the file's quantisation tables."""
+recovered from the file's quantisation tables; files with damaged entropy-coded data are
+refused rather than decoded to libjpeg's concealment."""
 from __future__ import annotations
 
 import io
