@@ -8,6 +8,7 @@ import argparse
 import base64
 import io
 import json
+import signal
 import threading
 import time
 import urllib.error
@@ -153,14 +154,21 @@ def test_cmd_view_serves_opens_the_page_and_stops_on_ctrl_c(coded, tiny_weights,
 
     def open_page(url):  # instead of a desktop browser: fetch the status, then press Ctrl-C
         def visit():
-            answers.append(json.loads(get(url + "api/status")[2]))
-            _thread.interrupt_main()
+            try:
+                answers.append(json.loads(get(url + "api/status")[2]))
+            finally:  # a failed fetch must not leave the server running forever
+                _thread.interrupt_main()
 
         threading.Thread(target=visit, daemon=True).start()
 
     monkeypatch.setattr(viewer.webbrowser, "open", open_page)
+    # interrupt_main does nothing where SIGINT is ignored, as in a shell's background job
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     args = view_args(coded[0], tiny_weights, "--stops", "0,1", "--rate", "30")
-    args.func(args)  # returns once interrupted
+    try:
+        args.func(args)  # returns once interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
     out, err = capsys.readouterr()
     assert out.startswith("dirac view: http://127.0.0.1:") and "stopped" in err
     assert answers[0]["rate"] == 30 and answers[0]["reference"] is False
