@@ -7,8 +7,8 @@ import io
 from functools import lru_cache
 from typing import Dict, List, Optional
 
-import av
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageOps
 
 from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_uint8_array, open_with_pillow, register
@@ -50,27 +50,29 @@ def estimate_quality(quantization: Dict[int, List[int]]) -> Optional[int]:
     return best
 
 
-def _ffmpeg_decodes(data: bytes, strict: bool) -> bool:
-    """Whether FFmpeg's MJPEG decoder turns ``data`` into a picture (``strict``: stopping at the
-    first error in the entropy-coded data instead of concealing it)."""
-    try:
-        context = av.CodecContext.create("mjpeg", "r")
-        if strict:
-            context.options = {"err_detect": "explode"}
-        return len(context.decode(av.Packet(data)) + context.decode(None)) == 1
-    except av.FFmpegError:
-        return False
+# TurboJPEG's name of a file's colour space -> the output it can decode that file to
+DECODE_COLOURS = {"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}
 
 
-def is_damaged(data: bytes) -> bool:
-    """Whether the entropy-coded data of a JPEG is damaged (bit errors, zeroed or missing runs).
+def damage(data: bytes) -> Optional[str]:
+    """libjpeg's warning about ``data`` (bit errors, zeroed or missing runs of entropy-coded
+    data), or None for a clean file.
 
-    libjpeg, through Pillow, only warns about such data and fills in guesses, so a damaged file
-    that still ends in an end-of-image marker would decode silently. FFmpeg's strict decoder
-    notices; a file FFmpeg cannot decode even leniently (CMYK 4:2:2, arithmetic coding) is left
-    to libjpeg, so valid files it does not support are never refused.
+    libjpeg, through Pillow, only warns about such data and conceals it, so a damaged file
+    that still ends in an end-of-image marker would decode silently. The same libjpeg-turbo
+    through TurboJPEG (simplejpeg) stops at the first warning; decoding at 1/8 scale keeps
+    the check cheap, as the entropy-coded data is read in full either way. A header TurboJPEG
+    cannot read (CMYK 4:2:2) is left to Pillow's decode alone.
     """
-    return not _ffmpeg_decodes(data, strict=True) and _ffmpeg_decodes(data, strict=False)
+    try:
+        colour = simplejpeg.decode_jpeg_header(data)[2]
+    except ValueError:
+        return None
+    try:
+        simplejpeg.decode_jpeg(data, colorspace=DECODE_COLOURS.get(colour, "RGB"), min_factor=8, strict=True)
+    except ValueError as exc:
+        return str(exc).strip() or "libjpeg warned"
+    return None
 
 
 class JpegCodec(BaseCodec):
@@ -108,8 +110,9 @@ class JpegCodec(BaseCodec):
             raise
         except (OSError, ValueError, SyntaxError) as exc:
             raise CodecError(f"corrupt or truncated JPEG: {exc}") from None
-        if is_damaged(data):
-            raise CodecError("corrupt JPEG: its entropy-coded data is damaged (bit errors or missing data)")
+        warning = damage(data)
+        if warning is not None:
+            raise CodecError(f"damaged JPEG, libjpeg reports: {warning}")
         bpp = len(data) * 8.0 / (pixels.shape[0] * pixels.shape[1])
         return Decoded(pixels, RateInfo("jpeg", quality, bpp))
 
