@@ -61,8 +61,8 @@ def damage(data: bytes) -> Optional[str]:
     libjpeg, through Pillow, only warns about such data and conceals it, so a damaged file
     that still ends in an end-of-image marker would decode silently. The same libjpeg-turbo
     through TurboJPEG (simplejpeg) stops at the first warning; decoding at 1/8 scale keeps
-    the check cheap, as the entropy-coded data is read in full either way. A header TurboJPEG
-    cannot read (CMYK 4:2:2) is left to Pillow's decode alone.
+    the check cheap, as the entropy-coded data is read in full either way. A layout TurboJPEG
+    cannot read (CMYK with subsampled colour, 3x1 sampling) is left to Pillow's decode alone.
     """
     try:
         colour = simplejpeg.decode_jpeg_header(data)[2]

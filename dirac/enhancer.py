@@ -27,6 +27,17 @@ def default_weights(codec: str = "jpeg") -> Path:
     return root / codec
 
 
+def _how_to_train(codec: str, path: Path) -> str:
+    """What to do about missing weights for ``codec``."""
+    if codec not in base_codecs.available():
+        return f"{codec!r} is not a known codec (known: {', '.join(base_codecs.available())})"
+    commands = {"jpeg": "", "hevc": "", "vvc": " --sources ORIGINALS (VVC trains on pre-coded bitstreams)"}
+    if codec not in commands:
+        return f"dirac cannot train {codec} weights yet; give a weights directory (CLI: --weights DIR)"
+    return (f"train them with `dirac train --codec {codec} --data DIRS{commands[codec]} --out {path}` "
+            "or give a weights directory (CLI: --weights DIR)")
+
+
 def _load_pipeline(path: Path) -> DiracPipeline:
     if not (path / "model_index.json").is_file():
         raise DiracError(f"no dirac weights at {path} (model_index.json missing); give a weights directory (CLI: --weights DIR)")
@@ -72,18 +83,19 @@ class Enhancer:
 
     @classmethod
     def from_pretrained(
-        cls, path: Union[str, Path, None] = None, device: Union[str, torch.device] = "cpu", codec: str = "jpeg"
+        cls, path: Union[str, Path, None] = None, device: Union[str, torch.device] = "cpu", codec: Optional[str] = None
     ) -> "Enhancer":
         """Load weights saved with ``save_pretrained``; without ``path``, the default weights of
-        ``codec`` (:func:`default_weights`; only JPEG's ship, others are trained by the user)."""
+        ``codec`` (default jpeg; :func:`default_weights`). Only JPEG's ship: others are trained
+        by the user. With both, the weights must be for ``codec``."""
         if path is None:
-            path = default_weights(codec)
+            path = default_weights(codec or "jpeg")
             if not (path / "model_index.json").is_file():
-                raise DiracError(
-                    f"no {codec} weights at {path}: dirac ships JPEG weights only; train them with "
-                    f"`dirac train --codec {codec} --out {path} ...` or give a weights directory (CLI: --weights DIR)"
-                )
-        return cls(_load_pipeline(Path(path)), device)
+                raise DiracError(f"no {codec} weights at {path}: dirac ships JPEG weights only; {_how_to_train(codec, path)}")
+        enhancer = cls(_load_pipeline(Path(path)), device)
+        if codec is not None and enhancer.codec != codec:
+            raise DiracError(f"the weights at {path} enhance {enhancer.codec}, not {codec}")
+        return enhancer
 
     @property
     def codec(self) -> str:

@@ -12,9 +12,9 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 import torch
@@ -29,74 +29,9 @@ from .model import ResidualDenoiser
 from .pipeline import DiracPipeline
 from .rates import interpolate_stat, normalise_rate
 from .sampler import make_scheduler
+from .train_config import TrainConfig
 
 LOG_FIELDS = ["step", "seconds", "lr", "loss", "loss_regression", "loss_diffusion", "val_psnr_gain_db"]
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a training run; saved beside the weights."""
-
-    codec: str = "jpeg"
-    data: List[str] = field(default_factory=list)
-    sources: List[str] = field(default_factory=list)  # originals of pre-coded data (VVC manifests)
-    out: str = "weights/jpeg"
-    steps: int = 20000
-    batch: int = 16
-    patch: int = 128
-    lr: float = 3e-4
-    min_lr: float = 2e-5
-    warmup: int = 200
-    regression_fraction: float = 0.75  # the one-call (PSNR) end is the primary target
-    ema_decay: float = 0.999  # reached gradually: decay = min(this, 1 - (1 + step) ** -2/3)
-    checkpoint_minutes: float = 5.0
-    val_every: int = 250
-    seed: int = 0
-    max_minutes: Optional[float] = None
-    model: dict = field(default_factory=dict)  # ResidualDenoiser options for a new model
-
-    def __post_init__(self):
-        finite = lambda x: isinstance(x, (int, float)) and math.isfinite(x)  # noqa: E731
-        problems = [
-            (self.steps >= 1, f"steps must be at least 1, got {self.steps}"),
-            (self.batch >= 1, f"batch must be at least 1, got {self.batch}"),
-            (self.patch >= 16 and self.patch % 16 == 0, f"patch must be a positive multiple of 16 pixels, got {self.patch}"),
-            (finite(self.lr) and self.lr > 0, f"lr must be a positive number, got {self.lr}"),
-            (finite(self.min_lr) and 0 <= self.min_lr <= self.lr, f"min lr must lie in 0..lr ({self.lr:g}), got {self.min_lr:g}"),
-            (self.warmup >= 0, f"warmup must be at least 0, got {self.warmup}"),
-            (finite(self.regression_fraction) and 0 <= self.regression_fraction <= 1,
-             f"regression fraction must lie in 0..1, got {self.regression_fraction}"),
-            (finite(self.ema_decay) and 0 <= self.ema_decay < 1, f"ema_decay must lie in 0..1 (exclusive), got {self.ema_decay}"),
-            (finite(self.checkpoint_minutes) and self.checkpoint_minutes > 0,
-             f"checkpoint minutes must be positive, got {self.checkpoint_minutes}"),
-            (self.val_every >= 1, f"val_every must be at least 1, got {self.val_every}"),
-            (self.max_minutes is None or (finite(self.max_minutes) and self.max_minutes > 0),
-             f"max minutes must be positive, got {self.max_minutes}"),
-        ]
-        for ok, message in problems:
-            if not ok:
-                raise DiracError(f"training: {message}")
-
-
-# What continuing a run keeps from its saved train_config.json unless told otherwise
-CARRIED_OVER = ("codec", "steps", "batch", "patch", "lr", "min_lr", "warmup", "regression_fraction", "ema_decay",
-                "checkpoint_minutes", "val_every", "seed", "model")
-
-
-def continued_config(out: str, **given) -> TrainConfig:
-    """The config of a run into ``out``: options ``given`` (those not None) override what the
-    folder's ``train_config.json`` saved, which overrides the defaults. Continuing a run (or
-    the shipped weights) thus keeps its learning rate, example mix and schedule."""
-    path = Path(out) / "train_config.json"
-    try:
-        saved = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError) as exc:
-        raise DiracError(f"{path} is unreadable or not JSON ({exc}); remove it to start afresh") from None
-    codec = given.get("codec")
-    if codec is not None and saved.get("codec", codec) != codec:
-        raise DiracError(f"{out} holds {saved['codec']} training, not {codec}; train {codec} into another --out")
-    kept = {k: saved[k] for k in CARRIED_OVER if k in saved}
-    return TrainConfig(out=str(out), **{**kept, **{k: v for k, v in given.items() if v is not None}})
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:

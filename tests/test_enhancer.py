@@ -120,6 +120,12 @@ def test_default_weights_per_codec_and_how_to_train_missing_ones(enhancer, tmp_p
     assert Enhancer.from_pretrained(codec="jpeg").codec == "jpeg"
     with pytest.raises(DiracError, match="ships JPEG weights only.*dirac train --codec hevc"):
         Enhancer.from_pretrained(codec="hevc")
+    with pytest.raises(DiracError, match="--sources"):
+        Enhancer.from_pretrained(codec="vvc")
+    with pytest.raises(DiracError, match="not a known codec"):
+        Enhancer.from_pretrained(codec="h264")
+    with pytest.raises(DiracError, match="enhance jpeg, not hevc"):
+        Enhancer.from_pretrained(tmp_path / "jpeg", codec="hevc")
 
 
 def test_frames_share_noise_so_static_scene_does_not_flicker(enhancer):

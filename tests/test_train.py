@@ -10,7 +10,8 @@ from PIL import Image
 
 from base_codecs import DiracError
 from dirac import Enhancer
-from dirac.train import TrainConfig, Trainer
+from dirac.train import Trainer
+from dirac.train_config import TrainConfig
 
 from conftest import TINY_MODEL
 
@@ -104,13 +105,14 @@ def test_steps_not_above_trained_steps_is_refused(tmp_path):
 @pytest.mark.parametrize("option, value, message", [
     ("--batch", "0", "batch must be at least 1"),
     ("--lr", "-1", "lr must be a positive number"),
-    ("--lr", "nan", "lr must be a positive number"),
-    ("--min-lr", "1", "min lr must lie in 0..lr"),
+    ("--lr", "nan", "lr must be a finite number"),
+    ("--min-lr", "1", "min lr (--min-lr) must lie in 0..lr"),
     ("--regression-fraction", "2", "regression fraction must lie in 0..1"),
     ("--steps", "0", "steps must be at least 1"),
     ("--patch", "40", "patch must be a positive multiple of 16"),
     ("--checkpoint-minutes", "0", "checkpoint minutes must be positive"),
     ("--max-minutes", "-5", "max minutes must be positive"),
+    ("--seed", "-1", "seed must be at least 0"),
 ])
 def test_bad_training_options_are_one_line_errors_before_anything_is_written(tmp_path, capsys, option, value, message):
     from dirac.cli import main
@@ -124,7 +126,7 @@ def test_bad_training_options_are_one_line_errors_before_anything_is_written(tmp
 
 
 def test_continued_run_keeps_its_saved_settings_unless_told_otherwise(tmp_path):
-    from dirac.train import continued_config
+    from dirac.train_config import continued_config
 
     saved = TrainConfig(data=["d"], out=str(tmp_path), steps=500, lr=2e-4, regression_fraction=0.6, seed=7, model=TINY_MODEL)
     (tmp_path / "train_config.json").write_text(json.dumps(vars(saved)))
@@ -135,3 +137,21 @@ def test_continued_run_keeps_its_saved_settings_unless_told_otherwise(tmp_path):
     assert (fresh.lr, fresh.regression_fraction, fresh.steps) == (TrainConfig.lr, TrainConfig.regression_fraction, TrainConfig.steps)
     with pytest.raises(DiracError, match="holds jpeg training, not hevc"):
         continued_config(str(tmp_path), codec="hevc")
+
+
+@pytest.mark.parametrize("saved", ["null", '"steps"', '{"steps": "10"}', '{"lr": null}', '{"batch": 2.5}', "{not json"])
+def test_damaged_saved_config_is_a_one_line_error(tmp_path, saved):
+    from dirac.train_config import continued_config
+
+    (tmp_path / "train_config.json").write_text(saved)
+    with pytest.raises(DiracError, match="train_config.json is unreadable|training: "):
+        continued_config(str(tmp_path), data=["d"])
+
+
+def test_codec_of_a_run_without_saved_config_comes_from_its_weights(tmp_path, tiny_enhancer):
+    from dirac.train_config import continued_config
+
+    tiny_enhancer.pipeline.save_pretrained(tmp_path)  # weights (jpeg), no train_config.json
+    assert continued_config(str(tmp_path), data=["d"]).codec == "jpeg"
+    with pytest.raises(DiracError, match="holds jpeg training, not hevc"):
+        continued_config(str(tmp_path), data=["d"], codec="hevc")
