@@ -49,6 +49,8 @@ def _mean_finite(values: List[float]) -> float:
 
 def split_validation(items: List, every: int = 20) -> tuple[List, List]:
     """Hold out every ``every``-th training image for validation (never a test set)."""
+    if len(items) < 2:
+        raise DiracError(f"training needs at least 2 images (one in {every} is held out for validation), found {len(items)}")
     val = items[::every]
     return [p for p in items if p not in val], val
 

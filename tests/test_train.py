@@ -155,3 +155,9 @@ def test_codec_of_a_run_without_saved_config_comes_from_its_weights(tmp_path, ti
     assert continued_config(str(tmp_path), data=["d"]).codec == "jpeg"
     with pytest.raises(DiracError, match="holds jpeg training, not hevc"):
         continued_config(str(tmp_path), data=["d"], codec="hevc")
+
+
+def test_one_training_image_is_a_clear_error(tmp_path):
+    make_images(tmp_path / "data", count=1)
+    with pytest.raises(DiracError, match="at least 2 images"):
+        Trainer(TrainConfig(data=[str(tmp_path / "data")], out=str(tmp_path / "w"), steps=2, batch=2, patch=32, model=TINY_MODEL))
