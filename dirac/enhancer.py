@@ -28,13 +28,18 @@ def default_weights(codec: str = "jpeg") -> Path:
 
 
 def _how_to_train(codec: str, path: Path) -> str:
-    """What to do about missing weights for ``codec``."""
+    """What to do about missing weights for ``codec``: train them as ``dirac train`` can."""
+    from .data import DEGRADATIONS
+
     if codec not in base_codecs.available():
         return f"{codec!r} is not a known codec (known: {', '.join(base_codecs.available())})"
-    commands = {"jpeg": "", "hevc": "", "vvc": " --sources ORIGINALS (VVC trains on pre-coded bitstreams)"}
-    if codec not in commands:
+    if codec in DEGRADATIONS:  # coded on the fly
+        sources = ""
+    elif codec == "vvc":  # no encoder: pre-coded bitstreams beside their originals
+        sources = " --sources ORIGINALS (VVC trains on pre-coded bitstreams)"
+    else:
         return f"dirac cannot train {codec} weights yet; give a weights directory (CLI: --weights DIR)"
-    return (f"train them with `dirac train --codec {codec} --data DIRS{commands[codec]} --out {path}` "
+    return (f"train them with `dirac train --codec {codec} --data DIRS{sources} --out {path}` "
             "or give a weights directory (CLI: --weights DIR)")
 
 
@@ -89,9 +94,10 @@ class Enhancer:
         ``codec`` (default jpeg; :func:`default_weights`). Only JPEG's ship: others are trained
         by the user. With both, the weights must be for ``codec``."""
         if path is None:
-            path = default_weights(codec or "jpeg")
+            family = codec or "jpeg"
+            path = default_weights(family)
             if not (path / "model_index.json").is_file():
-                raise DiracError(f"no {codec} weights at {path}: dirac ships JPEG weights only; {_how_to_train(codec, path)}")
+                raise DiracError(f"no {family} weights at {path}: dirac ships JPEG weights only; {_how_to_train(family, path)}")
         enhancer = cls(_load_pipeline(Path(path)), device)
         if codec is not None and enhancer.codec != codec:
             raise DiracError(f"the weights at {path} enhance {enhancer.codec}, not {codec}")

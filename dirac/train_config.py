@@ -36,40 +36,29 @@ class TrainConfig:
     model: dict = field(default_factory=dict)  # ResidualDenoiser options for a new model
 
     def __post_init__(self):
-        finite = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)  # noqa: E731
-        whole = lambda x: isinstance(x, int) and not isinstance(x, bool)  # noqa: E731
-        if not all(whole(v) for v in (self.steps, self.batch, self.patch, self.warmup, self.val_every, self.seed)):
-            raise DiracError("training: steps, batch, patch, warmup, val_every and seed must be integers")
-        numbers = {"lr": self.lr, "min lr": self.min_lr, "regression fraction": self.regression_fraction,
-                   "ema_decay": self.ema_decay, "checkpoint minutes": self.checkpoint_minutes}
-        if self.max_minutes is not None:
-            numbers["max minutes"] = self.max_minutes
-        for name, value in numbers.items():
-            if not finite(value):
-                raise DiracError(f"training: {name} must be a finite number, got {value!r}")
+        whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+        number = lambda v: whole(v) or (isinstance(v, float) and math.isfinite(v))  # noqa: E731
+        rules = [  # what, value, its kind, whether it is in range, that range in words
+            ("steps", self.steps, whole, lambda v: v >= 1, "be at least 1"),
+            ("batch", self.batch, whole, lambda v: v >= 1, "be at least 1"),
+            ("patch", self.patch, whole, lambda v: v >= 16 and v % 16 == 0, "be a positive multiple of 16 pixels"),
+            ("warmup", self.warmup, whole, lambda v: v >= 0, "be at least 0"),
+            ("val_every", self.val_every, whole, lambda v: v >= 1, "be at least 1"),
+            ("seed", self.seed, whole, lambda v: v >= 0, "be at least 0"),
+            ("lr", self.lr, number, lambda v: v > 0, "be a positive number"),
+            ("min lr (--min-lr)", self.min_lr, number, lambda v: 0 <= v <= self.lr, f"lie in 0..lr ({self.lr!r})"),
+            ("regression fraction", self.regression_fraction, number, lambda v: 0 <= v <= 1, "lie in 0..1"),
+            ("ema_decay", self.ema_decay, number, lambda v: 0 <= v < 1, "lie in 0..1 (exclusive)"),
+            ("checkpoint minutes", self.checkpoint_minutes, number, lambda v: v > 0, "be positive"),
+            ("max minutes", self.max_minutes, lambda v: v is None or number(v), lambda v: v is None or v > 0, "be positive"),
+        ]
+        for what, value, kind, in_range, wanted in rules:
+            if not kind(value):
+                raise DiracError(f"training: {what} must be {'an integer' if kind is whole else 'a finite number'}, got {value!r}")
+            if not in_range(value):
+                raise DiracError(f"training: {what} must {wanted}, got {value!r}")
         if not (isinstance(self.codec, str) and isinstance(self.model, dict)):
             raise DiracError("training: codec must be a name and model a mapping of model options")
-        problems = [
-            (self.steps >= 1, f"steps must be at least 1, got {self.steps}"),
-            (self.batch >= 1, f"batch must be at least 1, got {self.batch}"),
-            (self.patch >= 16 and self.patch % 16 == 0, f"patch must be a positive multiple of 16 pixels, got {self.patch}"),
-            (self.lr > 0, f"lr must be a positive number, got {self.lr}"),
-            (0 <= self.min_lr <= self.lr,
-             f"min lr (--min-lr) must lie in 0..lr ({self.lr:g}), got {self.min_lr}"),
-            (self.warmup >= 0, f"warmup must be at least 0, got {self.warmup}"),
-            (0 <= self.regression_fraction <= 1,
-             f"regression fraction must lie in 0..1, got {self.regression_fraction}"),
-            (0 <= self.ema_decay < 1, f"ema_decay must lie in 0..1 (exclusive), got {self.ema_decay}"),
-            (self.checkpoint_minutes > 0,
-             f"checkpoint minutes must be positive, got {self.checkpoint_minutes}"),
-            (self.val_every >= 1, f"val_every must be at least 1, got {self.val_every}"),
-            (self.seed >= 0, f"seed must be at least 0, got {self.seed}"),
-            (self.max_minutes is None or self.max_minutes > 0,
-             f"max minutes must be positive, got {self.max_minutes}"),
-        ]
-        for ok, message in problems:
-            if not ok:
-                raise DiracError(f"training: {message}")
 
 
 # What continuing a run keeps from its saved train_config.json unless told otherwise
@@ -95,8 +84,8 @@ def continued_config(out: str, **given) -> TrainConfig:
     path = Path(out) / "train_config.json"
     try:
         saved = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError) as exc:
-        saved = exc
+    except (OSError, ValueError):
+        saved = None
     if not isinstance(saved, dict):
         raise DiracError(f"{path} is unreadable or not a JSON object; fix it, or train into another --out "
                          "(removing it would resume the run with default settings)")
