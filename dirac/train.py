@@ -9,6 +9,7 @@ normalised by the rate's sigma, so every rate weighs alike. Runs through acceler
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import math
 import time
@@ -31,6 +32,8 @@ from .rates import interpolate_stat, normalise_rate
 from .sampler import make_scheduler
 from .train_config import TrainConfig
 
+# What a saved config's ``model`` may set for a new model (the rest comes from the data)
+MODEL_OPTIONS = sorted(set(inspect.signature(ResidualDenoiser.__init__).parameters) - {"self", "codec", "stats_rates", "stats_sigma", "stats_tau"})
 LOG_FIELDS = ["step", "seconds", "lr", "loss", "loss_regression", "loss_diffusion", "val_psnr_gain_db"]
 
 
@@ -83,6 +86,9 @@ class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg, self.out = cfg, Path(cfg.out)
         self.ckpt = self.out / "checkpoint" / "state.pt"
+        unknown = sorted(set(cfg.model) - set(MODEL_OPTIONS))
+        if unknown:
+            raise DiracError(f"training: unknown model option(s) {', '.join(map(str, unknown))}; known: {', '.join(MODEL_OPTIONS)}")
         self.accelerator = Accelerator()
         torch.manual_seed(cfg.seed + self.accelerator.process_index)
         self.sampler, self.val = make_samplers(cfg, cfg.seed + self.accelerator.process_index)
@@ -97,7 +103,10 @@ class Trainer:
             self.step = self._logged_steps()
         else:
             stats = self.sampler.residual_stats(per_rate=96, seed=cfg.seed)  # same on every process
-            self.model, state, warm = ResidualDenoiser(codec=cfg.codec, **stats, **cfg.model), None, False
+            try:
+                self.model, state, warm = ResidualDenoiser(codec=cfg.codec, **stats, **cfg.model), None, False
+            except (TypeError, ValueError) as e:
+                raise DiracError(f"training: bad model options {cfg.model}: {e}") from None
         self.model.to(memory_format=torch.channels_last)
         self.ema = EMAModel(self.model.parameters(), decay=cfg.ema_decay, use_ema_warmup=True, power=2 / 3)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=0.0)

@@ -161,3 +161,20 @@ def test_one_training_image_is_a_clear_error(tmp_path):
     make_images(tmp_path / "data", count=1)
     with pytest.raises(DiracError, match="at least 2 images"):
         Trainer(TrainConfig(data=[str(tmp_path / "data")], out=str(tmp_path / "w"), steps=2, batch=2, patch=32, model=TINY_MODEL))
+
+
+@pytest.mark.parametrize("model, message", [
+    ({"chanels": [8, 16, 32]}, "unknown model option(s) chanels; known: channels"),
+    ({"channels": [8]}, "bad model options"),
+])
+def test_bad_model_options_in_a_saved_config_are_one_line_errors(tmp_path, capsys, model, message):
+    from dirac.cli import main
+
+    make_images(tmp_path / "data")
+    out = tmp_path / "weights"
+    out.mkdir()
+    (out / "train_config.json").write_text(json.dumps({"codec": "jpeg", "steps": 2, "batch": 2, "patch": 32, "model": model}))
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert sorted(p.name for p in out.iterdir()) == ["train_config.json"]
