@@ -33,7 +33,7 @@ def test_nan_network_leaves_the_base_decode(tiny_enhancer, monkeypatch, jpeg_dec
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
 def test_tensor_outputs_stay_finite_and_in_range(tiny_enhancer, monkeypatch, jpeg_decode, value):
     monkeypatch.setattr(tiny_enhancer.pipeline.model, "forward", _returning(value))
-    batch = torch.from_numpy(jpeg_decode[1]).permute(2, 0, 1)[None].float() / 255
+    batch = torch.tensor(jpeg_decode[1]).permute(2, 0, 1)[None].float() / 255
     out = tiny_enhancer.enhance(batch, 20, realism=0.5, steps=4, seed=0)
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
 
