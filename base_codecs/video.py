@@ -11,6 +11,7 @@ import io
 import os
 import re
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Union
 
 import numpy as np
@@ -260,10 +261,32 @@ def decode_still(data: bytes, fmt: Optional[str], family: str, what: str) -> Dec
     return Decoded(image, RateInfo(family, qp, bpp))
 
 
+def _decoded_pictures(source: Source, fmt: Optional[str], what: str) -> Iterator[np.ndarray]:
+    container, stream = _open(source, fmt, what)
+    with container:
+        for frame in container.decode(stream):
+            yield frame_to_array(frame)
+
+
 def iter_frames(source: Source, fmt: Optional[str] = None, what: str = "video") -> Iterator[np.ndarray]:
-    """Decoded pictures of a stream or container (bytes or a path), each as frame_to_array does."""
+    """Decoded pictures of a stream or container (bytes or a path), each as frame_to_array does.
+
+    The last picture of a raw stream is held back until a second decode with :data:`TAIL`
+    appended agrees with it, as in :func:`decode_still`: a cut-short stream raises there
+    instead of yielding a concealed picture.
+    """
     with _av_errors(what):
-        container, stream = _open(source, fmt, what)
-        with container:
-            for frame in container.decode(stream):
-                yield frame_to_array(frame)
+        last = None
+        for picture in _decoded_pictures(source, fmt, what):
+            if last is not None:
+                yield last
+            last = picture
+        if last is not None and fmt is not None:
+            data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).read_bytes()
+            tail_last = None
+            for tail_last in _decoded_pictures(data + TAIL, fmt, what):
+                pass
+            if tail_last is None or not np.array_equal(tail_last, last):
+                raise CodecError(f"{what} is truncated: its last picture's data ends early ({len(data)} bytes)")
+    if last is not None:
+        yield last

@@ -143,6 +143,19 @@ def test_raw_video_frames(smooth_rgb, psnr, tmp_path):
         assert [psnr(d, f) > 35 for d, f in zip(decoded, frames)] == [True] * 4
 
 
+@pytest.mark.parametrize("cut", [2, 40, 300])  # cutting only the last byte loses no picture data here
+def test_cut_short_raw_video_yields_the_whole_pictures_then_raises(smooth_rgb, cut, tmp_path):
+    data = _video(_moving_frames(smooth_rgb, 3), "hevc")
+    complete = list(iter_frames(data))
+    (tmp_path / "cut.265").write_bytes(data[:-cut])
+    for source in (data[:-cut], tmp_path / "cut.265"):
+        got = []
+        with pytest.raises(CodecError, match="truncated"):
+            for frame in iter_frames(source):
+                got.append(frame)
+        assert 1 <= len(got) <= 2 and all(np.array_equal(a, b) for a, b in zip(got, complete))
+
+
 def test_container_without_hevc_is_rejected(codec, smooth_rgb):
     data = _video(_moving_frames(smooth_rgb, 2), "mp4", codec_name="mpeg4")
     assert not codec.sniff(data)
