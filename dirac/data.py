@@ -166,28 +166,44 @@ def residual_summary(residuals: np.ndarray, quantile: float) -> Tuple[float, flo
 Pair = Tuple[np.ndarray, np.ndarray, float]  # original, base decode, rate as the decoder reports it
 
 
-def load_coded_pairs(manifest_dirs: Sequence[str | Path], source_dirs: Sequence[str | Path]) -> Dict[str, List[Pair]]:
-    """Pre-coded training pairs, for codecs with no encoder here (VVC): every bitstream listed
-    in a ``manifest.json`` under ``manifest_dirs``, decoded, beside its source (found by file
-    name in ``source_dirs``) cropped to the manifest's ``crop``. Keyed by source name."""
+def _manifest_entries(manifest: Path) -> List[Tuple[str, str, Tuple[int, int, int, int]]]:
+    """(source name, bitstream path, crop x0 y0 w h) of every entry, or a one-line error."""
     import json
 
+    try:
+        entries = json.loads(manifest.read_text())
+        return [(e["source"], e["bitstream"], tuple(int(v) for v in e["crop"])) for e in entries]
+    except (OSError, ValueError) as e:
+        raise DiracError(f"{manifest}: unreadable ({e})") from None
+    except (KeyError, TypeError) as e:
+        raise DiracError(f"{manifest}: not a list of entries with source, bitstream and crop (x0, y0, w, h): {e!r}") from None
+
+
+def load_coded_pairs(manifest_dirs: Sequence[str | Path], source_dirs: Sequence[str | Path], codec: str) -> Dict[str, List[Pair]]:
+    """Pre-coded ``codec`` training pairs, for codecs with no encoder here (VVC): every bitstream
+    listed in a ``manifest.json`` under ``manifest_dirs``, decoded, beside its source (found by
+    file name in ``source_dirs``) cropped to the manifest's ``crop``. Keyed by source name."""
     sources = {p.name: p for p in find_images(source_dirs)}
     pairs: Dict[str, List[Pair]] = {}
     manifests = [m for d in manifest_dirs for m in sorted(Path(d).rglob("manifest.json"))]
     if not manifests:
         raise DiracError(f"no manifest.json under {', '.join(map(str, manifest_dirs))}")
     for manifest in manifests:
-        for entry in json.loads(manifest.read_text()):
-            if entry["source"] not in sources:
-                raise DiracError(f"{manifest}: source image {entry['source']} not found in {', '.join(map(str, source_dirs))}")
-            x0, y0, w, h = entry["crop"]
-            original = load_image(sources[entry["source"]])[y0 : y0 + h, x0 : x0 + w]
-            data = (manifest.parent / entry["bitstream"]).read_bytes()
-            decoded = base_codecs.get_codec(base_codecs.sniff(data)).decode(data)
+        for source, bitstream, (x0, y0, w, h) in _manifest_entries(manifest):
+            if source not in sources:
+                raise DiracError(f"{manifest}: source image {source} not found in {', '.join(map(str, source_dirs))}")
+            original = load_image(sources[source])[y0 : y0 + h, x0 : x0 + w]
+            try:
+                data = (manifest.parent / bitstream).read_bytes()
+            except OSError as e:
+                raise DiracError(f"{manifest}: cannot read {bitstream} ({e.strerror or e})") from None
+            family = base_codecs.sniff(data)
+            if family != codec:
+                raise DiracError(f"{manifest}: {bitstream} is {family}, not {codec}; pass --codec {family}")
+            decoded = base_codecs.get_codec(family).decode(data)
             if decoded.image.shape != original.shape or decoded.rate.value is None:
-                raise DiracError(f"{manifest}: {entry['bitstream']} does not match its source crop or has no rate")
-            pairs.setdefault(entry["source"], []).append((original, decoded.image, float(decoded.rate.value)))
+                raise DiracError(f"{manifest}: {bitstream} does not match its source crop or has no rate")
+            pairs.setdefault(source, []).append((original, decoded.image, float(decoded.rate.value)))
     return pairs
 
 
@@ -221,7 +237,8 @@ class PairSampler:
         return [(block_aligned_centre_crop(o, size), block_aligned_centre_crop(d, size), r) for o, d, r in self.pairs]
 
     def residual_stats(self, per_rate: int = 48, quantile: float = 0.999, seed: int = 0) -> Dict[str, list]:
-        """sigma and tau per rate present in the pairs, over whole images (no sampling)."""
+        """sigma and tau per rate present in the pairs, over whole images: no sampling, so
+        ``per_rate`` and ``seed`` (kept for :class:`PatchSampler`'s interface) do not apply."""
         rates = sorted({r for _, _, r in self.pairs})
         stats = [
             residual_summary(np.concatenate([(o.astype(np.float32) - d).ravel() / 255.0 for o, d, r in self.pairs if r == rate]), quantile)

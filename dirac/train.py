@@ -65,7 +65,7 @@ def make_samplers(cfg: TrainConfig, seed: int):
     has no encoder here); otherwise patches are coded on the fly through ``base_codecs``.
     """
     if cfg.sources:
-        pairs = load_coded_pairs(cfg.data, cfg.sources)
+        pairs = load_coded_pairs(cfg.data, cfg.sources, cfg.codec)
         train, val = split_validation(sorted(pairs))
         flat = lambda names: [p for n in names for p in pairs[n]]  # noqa: E731
         return PairSampler(flat(train), cfg.patch, seed), PairSampler(flat(val), 1).fixed_crops()
@@ -94,10 +94,7 @@ class Trainer:
         self.sampler, self.val = make_samplers(cfg, cfg.seed + self.accelerator.process_index)
         self.step, self.best = 0, -math.inf
         if self.ckpt.exists():
-            state = torch.load(self.ckpt, map_location="cpu", weights_only=False)
-            self.model = ResidualDenoiser.from_config(state["model_config"])
-            self.model.load_state_dict(state["model"])
-            warm = False
+            self.model, state, warm = *self._checkpoint(), False
         elif (self.out / "model" / "config.json").exists():  # warm start from shipped weights
             self.model, state, warm = ResidualDenoiser.from_pretrained(self.out / "model"), None, True
             self.step = self._logged_steps()
@@ -130,6 +127,19 @@ class Trainer:
         self.pipeline_defaults = DiracPipeline(self.unwrapped, self.scheduler)
         if warm:
             self.best = self.validate(self.pipeline_defaults)
+
+    def _checkpoint(self):
+        """(model, saved state) of the checkpoint being resumed, or a one-line error."""
+        try:
+            state = torch.load(self.ckpt, map_location="cpu", weights_only=False)
+            model = ResidualDenoiser.from_config(state["model_config"])
+            model.load_state_dict(state["model"])
+            for key in ("ema", "optimizer", "step", "best", "sampler_rng", "torch_rng"):  # all there before any is used
+                state[key]
+            return model, state
+        except Exception as e:  # a damaged pickle raises almost anything
+            raise DiracError(f"{self.ckpt} is damaged ({type(e).__name__}); remove it to warm-start from the "
+                             f"weights in {self.out}, or train into another --out") from None
 
     def _log_rows(self) -> List[dict]:
         path = self.out / "train_log.csv"

@@ -73,9 +73,29 @@ def test_coded_pairs_from_vvc_manifest(shared_dir, tmp_path):
         (tmp_path / e["bitstream"]).parent.mkdir(exist_ok=True)
         (tmp_path / e["bitstream"]).write_bytes((vvc / e["bitstream"]).read_bytes())
     (tmp_path / "manifest.json").write_text(json.dumps(entries))
-    pairs = load_coded_pairs([tmp_path], [shared_dir / "datasets" / "train" / "cbsd68"])
+    pairs = load_coded_pairs([tmp_path], [shared_dir / "datasets" / "train" / "cbsd68"], "vvc")
     (name, coded), = pairs.items()
     assert name == "101085.png" and len(coded) == 4
     for original, decoded, qp in coded:
         assert original.shape == decoded.shape and 18 <= qp <= 42
         assert 25 < 10 * np.log10(255**2 / np.mean((original.astype(float) - decoded) ** 2)) < 45
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ('[{"source": "a.png", "bitstream": "a.jpg", "crop": [0, 0, 192, 160]}]', "a.jpg is jpeg, not vvc; pass --codec jpeg"),
+    ('[{"source": "a.png", "bitstream": "gone.266", "crop": [0, 0, 192, 160]}]', "cannot read gone.266"),
+    ('[{"source": "a.png", "bitstream": "a.jpg"}]', "not a list of entries with source, bitstream and crop"),
+    ('{"source": "a.png"}', "not a list of entries"),
+    ('[{"source": "a.png", ', "unreadable"),
+])
+def test_bad_manifests_are_one_line_errors(tmp_path, images, manifest, message):
+    from PIL import Image
+
+    (tmp_path / "src").mkdir()
+    Image.fromarray(images[0]).save(tmp_path / "src" / "a.png")
+    (tmp_path / "coded").mkdir()
+    (tmp_path / "coded" / "a.jpg").write_bytes(base_codecs.get_codec("jpeg").encode(images[0], quality=20))
+    (tmp_path / "coded" / "manifest.json").write_text(manifest)
+    with pytest.raises(DiracError, match="manifest.json: ") as caught:
+        load_coded_pairs([tmp_path / "coded"], [tmp_path / "src"], "vvc")
+    assert message in str(caught.value) and "\n" not in str(caught.value)

@@ -86,6 +86,25 @@ def test_warm_start_from_shipped_weights(tmp_path):
     assert all(torch.equal(v, warm.unwrapped.state_dict()[k]) for k, v in saved.items())
 
 
+def test_damaged_checkpoint_is_a_one_line_error(tmp_path):
+    make_images(tmp_path / "data", count=2)
+    out = tmp_path / "weights"
+    cfg = TrainConfig(data=[str(tmp_path / "data")], out=str(out), steps=2, batch=2, patch=32, val_every=2, model=TINY_MODEL)
+    Trainer(cfg).run()
+    ckpt = out / "checkpoint" / "state.pt"
+    state = torch.load(ckpt, weights_only=False)
+    del state["optimizer"]
+    for damaged in (ckpt.read_bytes()[:200], b"not a checkpoint", None):
+        if damaged is None:
+            torch.save(state, ckpt)
+        else:
+            ckpt.write_bytes(damaged)
+        cfg.steps = 4
+        with pytest.raises(DiracError, match="state.pt is damaged .*remove it to warm-start") as caught:
+            Trainer(cfg)
+        assert "\n" not in str(caught.value)
+
+
 def test_steps_not_above_trained_steps_is_refused(tmp_path):
     """Asking for fewer steps than already trained is a usage error, and the saved config is kept."""
     make_images(tmp_path / "data", count=2)
