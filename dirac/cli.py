@@ -349,6 +349,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         with warnings.catch_warnings():  # Pillow's notes on odd files: the one-line error (or none) says it
             warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+            warnings.filterwarnings("ignore", category=FutureWarning)  # libraries' API notices are for developers
             args.func(args)
     except DiracError as exc:
         print(f"dirac: error: {exc}", file=sys.stderr)

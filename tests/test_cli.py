@@ -2,6 +2,7 @@
 import hashlib
 import os
 import stat
+import warnings
 
 import numpy as np
 import pytest
@@ -114,3 +115,18 @@ def test_status_line_counts_network_calls(tmp_path, jpeg_file, tiny_weights, cap
     assert main(["enhance", str(jpeg_file), "-o", str(tmp_path / "o.png"), "--realism", "0.5", "--steps", "1",
                  "--weights", str(tiny_weights)]) == 0
     assert "realism 0.5 (1 of 1 network calls)" in capsys.readouterr().out
+
+
+def test_library_future_warnings_do_not_precede_the_one_line_error(monkeypatch, capsys):
+    """compressai's import, for one, warns about torch.jit: users see only dirac's message."""
+    import dirac.cli
+
+    def noisy(args):
+        warnings.warn("`torch.jit.script` is deprecated", FutureWarning)
+        raise base_codecs.DiracError("x.dnc: bad")
+
+    monkeypatch.setattr(dirac.cli, "cmd_info", noisy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["info", "x.dnc"]) == 2
+    assert not caught and capsys.readouterr().err == "dirac: error: x.dnc: bad\n"
