@@ -194,10 +194,10 @@ def check_device(name: str) -> None:
 
 def check_dial(args) -> None:
     """Bad dial, noise or tile settings fail once, as bad usage, before any decoding."""
-    from .sampler import calls_for, check_eta, check_seed
+    from .sampler import check_eta, check_seed, check_steps
     from .tiling import DEFAULT_OVERLAP, check_tiling
 
-    calls_for(args.realism, args.steps)
+    check_steps(args.realism, args.steps)
     check_eta(args.eta)
     check_seed(args.seed)
     check_tiling(args.tile, DEFAULT_OVERLAP)
@@ -207,7 +207,7 @@ def add_enhance_arguments(p: argparse.ArgumentParser, seed_help: str, seed_defau
     """What ``enhance`` and ``batch`` share: the base codec, the dial and the weights."""
     p.add_argument("--codec", default="auto", choices=["auto", "jpeg", "hevc", "vvc", "neural"], help="expected family")
     p.add_argument("--realism", type=float, default=0.0, help="0 = highest PSNR (one call) ... 1 = full trajectory, synthesised texture")
-    p.add_argument("--steps", type=int, default=20, help="schedule length N; realism*N calls run")
+    p.add_argument("--steps", type=int, default=20, help="schedule length N, at most 500; realism*N calls run")
     p.add_argument("--seed", type=int, default=seed_default, help=seed_help)
     p.add_argument("--eta", type=float, default=0.0, help="fresh noise per step: 0 = DDIM (default) .. 1 = DDPM")
     p.add_argument("--weights", default=None, help="weights directory (default: shipped weights/jpeg)")

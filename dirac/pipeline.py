@@ -17,14 +17,14 @@ from base_codecs import DiracError
 
 from .model import ResidualDenoiser
 from .rates import interpolate_stat, normalise_rate
-from .sampler import calls_for, sample_residual
+from .sampler import T_START_MAX, T_START_MIN, check_steps, sample_residual
 from .tiling import DEFAULT_OVERLAP, apply_tiled
 
 
 class DiracPipeline(DiffusionPipeline):
     """Residual diffusion enhancement of a base codec's reconstruction."""
 
-    def __init__(self, model: ResidualDenoiser, scheduler: DDPMScheduler, t_start_min: int = 500, t_start_max: int = 700):
+    def __init__(self, model: ResidualDenoiser, scheduler: DDPMScheduler, t_start_min: int = T_START_MIN, t_start_max: int = T_START_MAX):
         super().__init__()
         self.register_modules(model=model, scheduler=scheduler)
         self.register_to_config(t_start_min=t_start_min, t_start_max=t_start_max)
@@ -59,7 +59,7 @@ class DiracPipeline(DiffusionPipeline):
         rates = [float(rate)] * images.shape[0] if np.ndim(rate) == 0 else [float(r) for r in rate]
         if len(rates) != images.shape[0]:
             raise DiracError(f"got {len(rates)} rates for a batch of {images.shape[0]} images")
-        total = images.shape[0] * calls_for(realism, steps)
+        total = images.shape[0] * check_steps(realism, steps, self.config.t_start_min)
         bar = tqdm(total=total, desc="enhance", unit="call", disable=not progress or total < 2)
         out = [self._enhance_one(img[None], r, realism, steps, eta, generator, tile, overlap, bar.update) for img, r in zip(images, rates)]
         bar.close()

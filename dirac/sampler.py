@@ -18,6 +18,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from base_codecs import DiracError
 
 Denoiser = Callable[[torch.Tensor, int], torch.Tensor]
+T_START_MIN, T_START_MAX = 500, 700  # where sampling starts: at the finest and the coarsest rate
 
 
 def make_scheduler(num_train_timesteps: int = 1000) -> DDPMScheduler:
@@ -38,6 +39,15 @@ def calls_for(realism: float, steps: int) -> int:
     if steps < 1:
         raise DiracError(f"steps must be at least 1, got {steps}")
     return max(1, math.floor(realism * steps + 0.5 + 1e-9))
+
+
+def check_steps(realism: float, steps: int, t_start_min: int = T_START_MIN) -> int:
+    """The dial's calls, once the ``steps`` of a multi-call setting are known to fit below every
+    rate's ``t_start`` (at realism 0 only the first timestep is used, so any count will do)."""
+    calls = calls_for(realism, steps)
+    if calls > 1 and steps > t_start_min:
+        raise DiracError(f"steps must be at most {t_start_min} (sampling starts at t={t_start_min} at the finest rates), got {steps}")
+    return calls
 
 
 def check_eta(eta: float) -> None:
@@ -80,7 +90,7 @@ def sample_residual(
     """
     check_eta(eta)
     calls = calls_for(realism, steps)
-    timesteps = late_start_timesteps(t_start, steps)
+    timesteps = late_start_timesteps(t_start, steps) if calls > 1 else [t_start]
     alphas = scheduler.alphas_cumprod  # only the noise schedule is read: the scheduler is not changed
     z_t = torch.zeros(1, 1, 1, 1, device=device).expand(shape)  # zero residual, no memory
     for i in range(calls):

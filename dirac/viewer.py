@@ -113,15 +113,16 @@ class DialSession:
         self, enhancer, decoded: base_codecs.Decoded, name: str, stops: Sequence[float] = DEFAULT_STOPS,
         steps: int = 20, seed: int = 0, rate: Optional[float] = None, reference: Optional[np.ndarray] = None,
     ):
-        from .sampler import calls_for
+        from .sampler import check_seed, check_steps
 
+        check_seed(seed)  # refused here, before serving, not later on every stop
         self.enhancer, self.decoded, self.name, self.steps, self.seed = enhancer, decoded, name, steps, seed
         family = decoded.rate.family
         self.rate = rate if rate is not None else decoded.rate.value
         if self.rate is None:
             raise DiracError(f"{name}: the {family} data does not say its rate; pass --rate")
         self.rate = check_rate(family, self.rate)
-        self.stops = [Stop(r, calls_for(r, steps)) for r in stops]
+        self.stops = [Stop(r, check_steps(r, steps, enhancer.pipeline.config.t_start_min)) for r in stops]
         self.reference = reference
         self.base_png = png_bytes(decoded.image)
         self.base_psnr = None if reference is None else psnr(decoded.image, reference)
@@ -290,14 +291,17 @@ class ViewerServer(ThreadingHTTPServer):
 
 
 def cmd_view(args) -> None:
-    from .cli import read_input
+    from .cli import about, read_input
     from .enhancer import Enhancer
 
     stops = parse_stops(args.stops)
     path = Path(args.image)
     data = read_input(path)
-    enhancer = Enhancer.from_pretrained(args.weights, codec=base_codecs.sniff(data) or "jpeg")
-    decoded = enhancer.decode(data)
+    try:
+        enhancer = Enhancer.from_pretrained(args.weights, codec=base_codecs.sniff(data))
+        decoded = enhancer.decode(data)
+    except DiracError as exc:
+        raise DiracError(about(path, exc)) from None
     reference = None if args.reference is None else load_reference(Path(args.reference), decoded.image.shape)
     session = DialSession(
         enhancer, decoded, path.name, stops=stops, steps=args.steps, seed=args.seed, rate=args.rate, reference=reference
@@ -325,7 +329,7 @@ def add_view_parser(subparsers) -> None:
     p.add_argument("--reference", default=None, help="the original picture: shows PSNR of the decode and each stop")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--stops", default=",".join(f"{s:g}" for s in DEFAULT_STOPS), help="dial stops to precompute")
-    p.add_argument("--steps", type=int, default=20, help="schedule length N; realism*N calls per stop")
+    p.add_argument("--steps", type=int, default=20, help="schedule length N, at most 500; realism*N calls per stop")
     p.add_argument("--seed", type=int, default=0, help="noise seed of the stochastic stops")
     p.add_argument("--no-browser", action="store_true", help="only print the URL")
     p.set_defaults(func=cmd_view)

@@ -117,6 +117,20 @@ def test_status_line_counts_network_calls(tmp_path, jpeg_file, tiny_weights, cap
     assert "realism 0.5 (1 of 1 network calls)" in capsys.readouterr().out
 
 
+def test_steps_beyond_the_schedule_are_refused_once_before_decoding_unless_realism_is_0(tmp_path, jpeg_file, tiny_weights, capsys):
+    out = tmp_path / "many"
+    out.mkdir()
+    grey = tmp_path / "grey.jpg"
+    grey.write_bytes(base_codecs.get_codec("jpeg").encode(np.full((32, 48), 90, np.uint8), quality=50))
+    argv = ["enhance", str(jpeg_file), str(grey), "-o", str(out), "--steps", "700", "--weights", str(tiny_weights)]
+    assert main(argv + ["--realism", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err == "dirac: error: steps must be at most 500 (sampling starts at t=500 at the finest rates), got 700\n"
+    assert not list(out.iterdir())
+    assert main(argv) == 0  # realism 0: one call at t_start, the step count does not matter
+    assert len(list(out.iterdir())) == 2
+
+
 def test_library_future_warnings_do_not_precede_the_one_line_error(monkeypatch, capsys):
     """compressai's import, for one, warns about torch.jit: users see only dirac's message."""
     import dirac.cli

@@ -176,7 +176,7 @@ def test_cmd_view_serves_opens_the_page_and_stops_on_ctrl_c(coded, tiny_weights,
 
 
 @pytest.mark.parametrize("problem", ["missing", "png", "stops", "reference", "reference-bomb", "reference-corrupt",
-                                     "rate", "port"])
+                                     "rate", "port", "seed", "steps", "truncated"])
 def test_cmd_view_bad_input(problem, coded, tiny_weights, tmp_path):
     image, extra = coded[0], []
     if problem == "missing":
@@ -194,6 +194,13 @@ def test_cmd_view_bad_input(problem, coded, tiny_weights, tmp_path):
         extra = ["--reference", str(tmp_path / "ref.png")]
     elif problem == "rate":
         extra = ["--rate", "500"]
+    elif problem == "seed":
+        extra = ["--seed", "-1"]
+    elif problem == "steps":
+        extra = ["--steps", "1000"]
+    elif problem == "truncated":
+        image = tmp_path / "cut.jpg"
+        image.write_bytes(coded[0].read_bytes()[:300])
     else:
         extra = ["--port", "70000"]
     args = view_args(image, tiny_weights, "--no-browser", *extra)
@@ -202,6 +209,8 @@ def test_cmd_view_bad_input(problem, coded, tiny_weights, tmp_path):
     if problem.startswith("reference-"):
         assert str(error.value).startswith(f"--reference {tmp_path / 'ref.png'}: ")
         assert ("decompression-bomb" if problem == "reference-bomb" else "corrupt or truncated") in str(error.value)
+    expected = {"seed": "seed must be an integer", "steps": "steps must be at most 500", "truncated": f"{image}: corrupt or truncated JPEG"}
+    assert expected.get(problem, "") in str(error.value)
 
 
 # --- the page in a real browser -------------------------------------------------------------
