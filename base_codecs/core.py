@@ -68,7 +68,7 @@ def open_with_pillow(data: bytes, formats: Sequence[str], what: str) -> Image.Im
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=list(formats))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise CodecError(f"{what} declares more than the {MAX_PIXELS:,}-pixel limit (a decompression-bomb guard)") from None
     except Image.UnidentifiedImageError:
         raise CodecError(f"corrupt or truncated {what}: its header cannot be parsed") from None

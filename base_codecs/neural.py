@@ -72,7 +72,7 @@ def _load_zoo(model: str, metric: str, quality: int):
         raise CodecError(
             f"could not load the pretrained CompressAI weights {model} ({metric}, quality {quality}) from {url}: "
             f"{exc}. They download on first use, which needs internet; offline, copy the file into "
-            "the torch hub cache (torch.hub.get_dir()/checkpoints) or pass checkpoint=<local file>"
+            "the torch hub cache (torch.hub.get_dir()/checkpoints), or from Python pass checkpoint=<local file>"
         ) from None
     return _prepare(net)
 

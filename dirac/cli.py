@@ -1,4 +1,4 @@
-"""The ``dirac`` command: enhance, info, train. Exit codes: 0 ok, 2 bad input or usage, 1 internal error."""
+"""The ``dirac`` command: enhance, info, train, batch, view. Exit codes: 0 ok, 2 bad input or usage, 1 internal error."""
 from __future__ import annotations
 
 import argparse
@@ -210,7 +210,7 @@ def add_enhance_arguments(p: argparse.ArgumentParser, seed_help: str, seed_defau
     p.add_argument("--steps", type=int, default=20, help="schedule length N, at most 500; realism*N calls run")
     p.add_argument("--seed", type=int, default=seed_default, help=seed_help)
     p.add_argument("--eta", type=float, default=0.0, help="fresh noise per step: 0 = DDIM (default) .. 1 = DDPM")
-    p.add_argument("--weights", default=None, help="weights directory (default: shipped weights/jpeg)")
+    p.add_argument("--weights", default=None, help="weights directory (default: $DIRAC_WEIGHTS/<codec>, else the shipped weights/<codec>)")
     p.add_argument("--rate", type=float, default=None, help="override the rate read from the file (JPEG quality, QP)")
     p.add_argument("--tile", type=int, default=1024, help="tile size in pixels (multiple of 16); bounds memory")
 

@@ -54,9 +54,14 @@ class DiracPipeline(DiffusionPipeline):
     ) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] not in (1, 3):
             raise DiracError(f"expected a Bx1xHxW or Bx3xHxW tensor, got shape {tuple(images.shape)}")
-        if isinstance(rate, (str, bytes)):
-            raise DiracError(f"rate must be a number (or one number per image), got {rate!r}")
-        rates = [float(rate)] * images.shape[0] if np.ndim(rate) == 0 else [float(r) for r in rate]
+        if images.shape[0] == 0:
+            raise DiracError("got an empty batch (no images)")
+        try:
+            if isinstance(rate, (str, bytes)):
+                raise TypeError
+            rates = [float(rate)] * images.shape[0] if np.ndim(rate) == 0 else [float(r) for r in rate]
+        except (TypeError, ValueError):
+            raise DiracError(f"rate must be a number (or one number per image), got {rate!r}") from None
         if len(rates) != images.shape[0]:
             raise DiracError(f"got {len(rates)} rates for a batch of {images.shape[0]} images")
         total = images.shape[0] * check_steps(realism, steps, self.config.t_start_min)

@@ -58,7 +58,7 @@ def check_eta(eta: float) -> None:
 
 def check_seed(seed: Optional[int]) -> None:
     """A seed torch's generator accepts: a non-negative integer below 2**64, or None."""
-    if seed is not None and not (isinstance(seed, int) and 0 <= seed < 2**64):
+    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**64):
         raise DiracError(f"seed must be an integer in 0 .. 2**64 - 1, got {seed!r}")
 
 

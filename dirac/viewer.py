@@ -324,7 +324,7 @@ def add_view_parser(subparsers) -> None:
     """Add ``dirac view`` to the CLI's subcommands."""
     p = subparsers.add_parser("view", help="compare realism dial settings in a local web page")
     p.add_argument("image", help="a codec file (JPEG, HEVC, VVC, neural) to enhance")
-    p.add_argument("--weights", default=None, help="weights directory (default: shipped weights for the file's codec)")
+    p.add_argument("--weights", default=None, help="weights directory (default: $DIRAC_WEIGHTS/<codec>, else the shipped weights/<codec>)")
     p.add_argument("--rate", type=float, default=None, help="override the rate read from the file (JPEG quality, QP)")
     p.add_argument("--reference", default=None, help="the original picture: shows PSNR of the decode and each stop")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")

@@ -82,10 +82,21 @@ def test_seed_reproducible_and_realism_changes_output(enhancer):
     assert not np.array_equal(a, enhancer.enhance(img, 10, realism=0.0))
 
 
-@pytest.mark.parametrize("seed", [-1, 2**64, 1.5])
+@pytest.mark.parametrize("seed", [-1, 2**64, 1.5, True])
 def test_seed_out_of_range_raises_project_error(enhancer, seed):
     with pytest.raises(DiracError, match="seed must be an integer"):
         enhancer.enhance(smooth_image(16, 16), 10, realism=1.0, steps=2, seed=seed)
+
+
+@pytest.mark.parametrize("image, rate, message", [
+    (smooth_image(16, 16), None, "rate must be a number"),
+    (smooth_image(16, 16), [None], "rate must be a number"),
+    (smooth_image(16, 16), "20", "rate must be a number"),
+    (torch.zeros(0, 3, 16, 16), 20, "empty batch"),
+])
+def test_bad_api_arguments_raise_project_errors(enhancer, image, rate, message):
+    with pytest.raises(DiracError, match=message):
+        enhancer.enhance(image, rate)
 
 
 def test_eta_changes_only_the_stochastic_path(enhancer):
