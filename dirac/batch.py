@@ -6,8 +6,10 @@ every N-th frame of each video, and writes its own outputs, so no gathering is n
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
+from typing import List
 
 from tqdm.auto import tqdm
 
@@ -39,6 +41,16 @@ def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int) 
     return written
 
 
+def check_frame_names(stills: List[Path], videos: List[Path]) -> None:
+    """A still named like a video's frame output (``clip_000001.jpg`` beside ``clip.265``)
+    would overwrite that frame, or be overwritten by it."""
+    video_stems = {v.stem: v for v in videos}
+    for still in stills:
+        match = re.fullmatch(r"(.+)_\d{6}", still.stem)
+        if match and match.group(1) in video_stems:
+            raise DiracError(f"{still} and the frames of {video_stems[match.group(1)]} would both write {still.stem}.png; rename one")
+
+
 def cmd_batch(args) -> None:
     from accelerate import PartialState
 
@@ -57,6 +69,7 @@ def cmd_batch(args) -> None:
     rank, world = state.process_index, state.num_processes
     stills = [p for p in inputs if p.suffix.lower() not in {".mp4", ".mkv", ".265", ".hevc", ".h265"}]
     videos = [p for p in inputs if p not in stills]
+    check_frame_names(stills, videos)
     mine = stills[rank::world] + videos  # every process takes a share of each video's frames
     failures, written = 0, 0
     for src in tqdm(mine, desc=f"batch[{rank}]", unit="file", disable=not state.is_main_process):

@@ -47,6 +47,18 @@ def test_batch_enhances_every_video_frame_with_shared_noise(tmp_path, smooth_rgb
     assert len(list(out.iterdir())) == 3
 
 
+def test_still_named_like_a_video_frame_is_refused_before_any_work(tmp_path, jpeg_dir, tiny_weights, capsys):
+    (tmp_path / "clip.265").write_bytes(b"unread")
+    still = tmp_path / "clip_000001.jpg"
+    still.write_bytes((jpeg_dir / "im0.jpg").read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["batch", str(tmp_path / "clip.265"), str(still), "-o", str(out), "--weights", str(tiny_weights)]) == 2
+    err = capsys.readouterr().err
+    assert f"{still} and the frames of {tmp_path / 'clip.265'} would both write clip_000001.png" in err
+    assert not any(out.iterdir())
+
+
 @pytest.mark.parametrize("option, value, message", [("--realism", "5", "realism must be in [0, 1]"),
                                                     ("--steps", "0", "steps must be at least 1"),
                                                     ("--eta", "2", "eta must be in [0, 1]"),
