@@ -76,8 +76,21 @@ def _codec_of(entries: List[dict], path: Path) -> str:
     return found.pop()
 
 
+def _manifest(path: Path) -> List[dict]:
+    """The manifest's entries, each with source, bitstream and qp, or a one-line error."""
+    try:
+        entries = json.loads((path / MANIFEST).read_text())
+        if all(isinstance(e["source"], str) and isinstance(e["bitstream"], str) and int(e["qp"]) == e["qp"]
+               and [int(v) for v in e.get("crop", (0, 0, 0, 0))] == list(e.get("crop", (0, 0, 0, 0)))
+               and len(e.get("crop", (0, 0, 0, 0))) == 4 for e in entries):
+            return entries
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DiracError(f"{path / MANIFEST}: unreadable or not a list of entries with source, bitstream and qp ({exc!r})") from None
+    raise DiracError(f"{path / MANIFEST}: source and bitstream must be names, qp an integer and crop four integers")
+
+
 def _coded(name: str, path: Path, originals: Optional[Path]) -> Dataset:
-    entries = json.loads((path / MANIFEST).read_text())
+    entries = _manifest(path)
     if originals is None:  # shared layout: datasets/vvc/<set> codes datasets/<set>
         originals = path.parents[1] / path.name
     if not originals.is_dir():

@@ -18,10 +18,15 @@ SPEED_SCHEMA = "dirac.benchmarks.speed/1"
 SPEED_FILE = "speed.json"
 
 
-def run_filename(codec: str, dataset: str, protocol: str, quick: bool = False, tag: str = "") -> str:
+NARROWED = ("-quick", "-partial")  # file-name endings of runs that never replace real figures
+
+
+def run_filename(codec: str, dataset: str, protocol: str, quick: bool = False, tag: str = "", partial: bool = False) -> str:
     """``jpeg-live1-grey.json``; a tag names a second run of the same set (``-dial``); smoke
-    runs get ``-quick`` so they never replace real figures."""
-    return f"{codec}-{dataset}-{protocol}{'-' + tag if tag else ''}{'-quick' if quick else ''}.json"
+    runs get ``-quick`` and runs on part of a set (fewer images, crops) ``-partial``, so
+    neither replaces real figures nor reaches the tables."""
+    ending = NARROWED[0] if quick else NARROWED[1] if partial else ""
+    return f"{codec}-{dataset}-{protocol}{'-' + tag if tag else ''}{ending}.json"
 
 
 def _json_safe(value):
@@ -56,9 +61,9 @@ def read_json(path: Path, schema: Optional[str] = None) -> dict:
 
 
 def run_files(folder: Path, include_quick: bool = False) -> Iterator[Tuple[Path, dict]]:
-    """Every benchmark-run JSON in ``folder`` (sorted), without smoke runs unless asked."""
+    """Every benchmark-run JSON in ``folder`` (sorted), without smoke or partial runs unless asked."""
     for path in sorted(Path(folder).glob("*.json")):
-        if path.name == SPEED_FILE or (path.stem.endswith("-quick") and not include_quick):
+        if path.name == SPEED_FILE or (path.stem.endswith(NARROWED) and not include_quick):
             continue
         data = read_json(path)
         if data.get("schema") == RUN_SCHEMA:

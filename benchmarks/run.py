@@ -35,9 +35,22 @@ QUICK = {"limit": 2, "crop": 256}
 
 def _numbers(text: str, kind=float) -> List:
     try:
-        return [kind(v) for v in text.split(",") if v.strip()]
+        values = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        values = []
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+    return values
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -57,8 +70,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help=f"comma-separated, from {', '.join(DEFAULT_METHODS)} (default all)")
     p.add_argument("--weights", type=Path, help="dirac weights folder (default weights/<codec>)")
     p.add_argument("--dncnn3-weights", type=Path, help="DnCNN3.mat (default shared/peers/dncnn3)")
-    p.add_argument("--limit", type=int, help="only the first N images")
-    p.add_argument("--crop", type=int, help="centre-crop images to N x N (speeds up smoke runs)")
+    p.add_argument("--limit", type=_positive, help="only the first N images (the file is then named -partial)")
+    p.add_argument("--crop", type=_positive, help="centre-crop images to N x N (the file is then named -partial)")
     p.add_argument("--no-perceptual", action="store_true", help="skip LPIPS, DISTS, FID/KID")
     p.add_argument("--device", help="torch device for dirac and the metric networks (default cpu / cuda)")
     p.add_argument("--quick", action="store_true",
@@ -112,7 +125,8 @@ class Run:
         self.scorer = Scorer(self.protocol, perceptual=not args.no_perceptual, device=self.device)
         self.sets = SetScorer(self.scorer, enabled=not args.no_perceptual)
         self.records: List[dict] = []
-        name = run_filename(args.codec, self.dataset.name, self.protocol, args.quick, args.tag)
+        name = run_filename(args.codec, self.dataset.name, self.protocol, args.quick, args.tag,
+                            partial=bool(args.limit or args.crop))
         self.path = args.out / name
         self.environment = describe()
 

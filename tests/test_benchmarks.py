@@ -18,7 +18,7 @@ from benchmarks import peers, plot, run, tables
 from benchmarks.datasets import open_dataset
 from benchmarks.protocols import cases
 from benchmarks.published import published
-from benchmarks.results import RUN_SCHEMA, SPEED_SCHEMA, write_json
+from benchmarks.results import RUN_SCHEMA, SPEED_SCHEMA, run_files, write_json
 from benchmarks.scoring import Scorer
 
 # Computed once with this protocol (Pillow/libjpeg-turbo grey JPEG of the rgb2ycbcr Y);
@@ -131,6 +131,22 @@ def test_quick_run_writes_the_documented_json(shared_env, tmp_path):
     assert set(data["methods"]) | set(data["skipped"]) >= {"jpeg", "dncnn3"}
     if "dncnn3" in data["methods"]:
         assert "each RGB channel" in data["methods"]["dncnn3"]["colour"]
+
+
+def test_run_on_part_of_a_set_never_replaces_its_figures(tmp_path):
+    images = _synthetic_set(tmp_path / "tiny")
+    argv = ["--dataset", str(images), "--rates", "10", "--methods", "base", "--no-perceptual", "--out", str(tmp_path / "out")]
+    for narrowing in (["--limit", "1"], ["--crop", "32"]):
+        assert run.main(argv + narrowing) == 0
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["jpeg-tiny-colour-partial.json"]
+    assert list(run_files(tmp_path / "out")) == []  # the tables leave it out
+
+
+@pytest.mark.parametrize("option, value", [("--limit", "0"), ("--limit", "-1"), ("--crop", "0"), ("--rates", ""), ("--rates", ",")])
+def test_bad_run_options_are_usage_errors(option, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run.parse_args([option, value])
+    assert exc.value.code == 2 and "expected" in capsys.readouterr().err
 
 
 def test_run_on_a_folder_without_shared(tmp_path):
@@ -296,3 +312,14 @@ def test_side_by_side_figure_has_three_panels(tmp_path, tiny_weights):
     assert figure.main(["--weights", str(tiny_weights), "--box", "0,0,64,48", "--out", str(out)]) == 0
     with Image.open(out) as im:
         assert im.size == (3 * 128 + 2 * 8, 96 + 22)
+
+
+@pytest.mark.parametrize("manifest", ['{not json', '[{"source": "a.png", "bitstream": "a.266"}]',
+                                      '[{"source": "a.png", "bitstream": "a.266", "qp": 32.5}]',
+                                      '[{"source": "a.png", "bitstream": "a.266", "qp": 32, "crop": [0, 0, 5]}]', '[1]'])
+def test_bad_coded_set_manifest_is_a_one_line_error(tmp_path, manifest, capsys):
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "manifest.json").write_text(manifest)
+    assert run.main(["--dataset", str(tmp_path / "set"), "--codec", "vvc", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "manifest.json: " in err and err.count("\n") == 1 and "Traceback" not in err, err
