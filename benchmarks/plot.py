@@ -31,7 +31,11 @@ def _plt():
 
 
 def _title(data: dict) -> str:
-    return f"{data['codec']} · {data['dataset']} · {data['protocol']} protocol ({data['settings']['images']} images)"
+    """Which run a figure shows: set, protocol, tag and any non-default dirac noise (eta)."""
+    settings = data["settings"]
+    tag = f" · {settings['tag']}" if settings.get("tag") else ""
+    eta = f", eta {settings['eta']:g}" if settings.get("eta") else ""
+    return f"{data['codec']} · {data['dataset']} · {data['protocol']} protocol{tag} ({settings['images']} images{eta})"
 
 
 def _save(fig, ax, path: Optional[Path], xlabel: str, ylabel: str, data: dict) -> Optional[Path]:

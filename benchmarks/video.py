@@ -43,7 +43,12 @@ def measure(args) -> dict:
     originals = panning_clip(image, args.frames, size, args.step)
     codec = base_codecs.get_codec("jpeg")
     decodes = [codec.decode(codec.encode(f, quality=args.quality)).image for f in originals]
-    enhancer = Enhancer.from_pretrained(args.weights)
+    from dirac.enhancer import default_weights
+
+    from .peers.dirac_peer import fingerprint
+
+    weights = Path(args.weights) if args.weights else default_weights("jpeg")
+    enhancer = Enhancer.from_pretrained(weights)
     rows = [{"method": "jpeg decode", "flicker": flicker(originals, decodes),
              "psnr": float(np.mean([psnr(o, d) for o, d in zip(originals, decodes)]))}]
     for realism in tqdm(args.realism, desc="video", unit="setting"):
@@ -52,7 +57,7 @@ def measure(args) -> dict:
                    for i, d in enumerate(decodes)]
             rows.append({"method": f"dirac realism {realism:g}", "noise": noise, "realism": realism,
                          "flicker": flicker(originals, out), "psnr": float(np.mean([psnr(o, e) for o, e in zip(originals, out)]))})
-    settings = {**vars(args), "out": str(args.out), "size": size}
+    settings = {**vars(args), "out": str(args.out), "size": size, "weights_fingerprint": fingerprint(weights)}
     return {"schema": SCHEMA, "settings": settings, "environment": describe(), "rows": rows}
 
 
