@@ -12,6 +12,8 @@ from typing import List, Optional
 import numpy as np
 from PIL import Image, ImageDraw
 
+from base_codecs import DiracError
+
 from .command import run_command
 from .results import RESULTS
 
@@ -35,6 +37,9 @@ def make_figure(args) -> Path:
     decoded = base_codecs.get_codec("jpeg").decode(data)
     enhancer = Enhancer.from_pretrained(args.weights)
     x, y, w, h = args.box
+    height, width = decoded.image.shape[:2]
+    if x + w > width or y + h > height:
+        raise DiracError(f"--box {x},{y},{w},{h} reaches outside the {width}x{height} image")
     crop = lambda im: im[y : y + h, x : x + w]  # noqa: E731
     q = decoded.rate.value
     panels = [panel(crop(decoded.image), f"JPEG q{q:g} ({decoded.rate.bpp:.2f} bpp)", args.scale)]
@@ -49,10 +54,21 @@ def make_figure(args) -> Path:
     return path
 
 
+def _box(text: str) -> List[int]:
+    """x,y,w,h: four integers, a non-empty box from a non-negative corner."""
+    try:
+        box = [int(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4 or min(box[:2]) < 0 or min(box[2:]) < 1:
+        raise argparse.ArgumentTypeError(f"expected x,y,w,h (x, y >= 0; w, h >= 1), got {text!r}")
+    return box
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.figure", description=__doc__.split("\n")[0])
     parser.add_argument("--input", default=str(REPO / "examples" / "astronaut_q12.jpg"))
-    parser.add_argument("--box", type=lambda s: [int(v) for v in s.split(",")], default=[170, 60, 160, 160], help="x,y,w,h")
+    parser.add_argument("--box", type=_box, default=[170, 60, 160, 160], help="crop shown, x,y,w,h")
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--weights", default=None)
     parser.add_argument("--out", default=str(RESULTS / "side_by_side.png"))

@@ -78,7 +78,8 @@ def _run_child(spec: dict, argv: List[str]) -> dict:
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=CHILD_TIMEOUT_S)
     lines = [line[len(MARK):] for line in done.stdout.splitlines() if line.startswith(MARK)]
     if done.returncode != 0 or not lines:
-        raise DiracError(f"speed measurement of {spec} failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise DiracError(f"speed measurement of {spec} failed (exit {done.returncode}): {last}")
     return json.loads(lines[-1])
 
 
@@ -105,6 +106,8 @@ def measure_all(args: argparse.Namespace, argv: List[str]) -> Path:
             print(f"benchmarks: {result['skipped']}", file=sys.stderr)
         else:
             rows.append(result)
+    if not rows:
+        raise DiracError("no method could be measured here: " + "; ".join(skipped.values()))
     _with_ratios(rows)
     document = {
         "schema": SPEED_SCHEMA, "environment": describe(),
@@ -135,6 +138,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    unknown = [m for m in args.methods.split(",") if m not in peer_registry.names()]
+    if unknown:
+        p.error(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(peer_registry.names())}")
     if args.quick:
         args.crop, args.runs, args.big_megapixels = args.crop or 256, 1, 0
     if args.image is None:

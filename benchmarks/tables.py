@@ -111,6 +111,8 @@ def speed_table(data: dict) -> str:
 
 def render(folder: Path) -> str:
     """All tables for the results in ``folder``."""
+    if not Path(folder).is_dir():
+        raise DiracError(f"results folder {folder} not found")
     parts = [run_table(data) for _, data in run_files(folder)]
     speed = folder / SPEED_FILE
     if speed.is_file():

@@ -323,3 +323,15 @@ def test_bad_coded_set_manifest_is_a_one_line_error(tmp_path, manifest, capsys):
     assert run.main(["--dataset", str(tmp_path / "set"), "--codec", "vvc", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "manifest.json: " in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_benchmark_tools_refuse_bad_arguments_in_one_line(tmp_path, capsys):
+    from benchmarks import figure, speed
+
+    assert tables.main(["--results", str(tmp_path / "absent"), "--print"]) == 2
+    assert capsys.readouterr().err.strip().endswith("results folder " + str(tmp_path / "absent") + " not found")
+    for tool, argv, message in [(figure, ["--box", "1,2"], "expected x,y,w,h"),
+                                (speed, ["--methods", "base,foo", "--image", str(tmp_path)], "unknown method(s) foo")]:
+        with pytest.raises(SystemExit) as exc:
+            (tool.main if tool is figure else tool.parse_args)(argv)
+        assert exc.value.code == 2 and message in capsys.readouterr().err

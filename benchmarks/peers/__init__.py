@@ -38,7 +38,7 @@ class Peer(abc.ABC):
 
 
 def count_parameters(module) -> int:
-    """Learned parameters of a torch module (the model-size column of the speed table)."""
+    """Learned parameters of a torch module (recorded in each method's JSON info)."""
     return sum(p.numel() for p in module.parameters())
 
 

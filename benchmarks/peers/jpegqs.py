@@ -45,16 +45,18 @@ def run_watching_memory(cmd: List[str], stderr: IO[str], timeout: float) -> Tupl
 
 
 class JpegQS(Peer):
-    """``jpegqs -q QUALITY -t THREADS in.jpg out.jpg``, then the output JPEG decoded."""
+    """``jpegqs -q 6 -t 2 -i 0 in.jpg out.jpg``, then the output JPEG decoded."""
 
     codecs = ("jpeg",)
     external_tool = True
 
-    def __init__(self, exe: str, quality: int = 6, threads: int = 2):
-        self.exe, self.quality, self.threads = exe, quality, threads
+    OPTIONS = ("-q", "6", "-t", "2", "-i", "0")  # its best (slowest) setting, 2 threads, no debug output
+
+    def __init__(self, exe: str):
+        self.exe = exe
         self.name = "jpegqs"
         self.peak_rss_bytes = 0  # the tool's own, over every call so far
-        self.description = f"jpegqs -q {quality} (JPEG Quant Smooth, Debian package), measured in this run"
+        self.description = "jpegqs -q 6 (JPEG Quant Smooth, Debian package), measured in this run"
 
     def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None) -> np.ndarray:
         if bitstream is None:
@@ -62,7 +64,7 @@ class JpegQS(Peer):
         with tempfile.TemporaryDirectory(prefix="dirac-jpegqs-") as tmp:
             src, dst, log = Path(tmp) / "in.jpg", Path(tmp) / "out.jpg", Path(tmp) / "stderr.txt"
             src.write_bytes(bitstream)
-            cmd = [self.exe, "-q", str(self.quality), "-t", str(self.threads), "-i", "0", str(src), str(dst)]
+            cmd = [self.exe, *self.OPTIONS, str(src), str(dst)]
             with open(log, "w") as stderr:
                 returncode, peak = run_watching_memory(cmd, stderr, TIMEOUT_S)
             self.peak_rss_bytes = max(self.peak_rss_bytes, peak)
@@ -75,14 +77,14 @@ class JpegQS(Peer):
         return out
 
     def info(self) -> dict:
-        return {"description": self.description, "command": f"jpegqs -q {self.quality} -t {self.threads}"}
+        return {"description": self.description, "command": " ".join(("jpegqs", *self.OPTIONS))}
 
 
-def _factory(jpegqs_quality: int = 6, jpegqs_threads: int = 2, **_) -> List[Peer]:
+def _factory(**_) -> List[Peer]:
     exe = shutil.which("jpegqs")
     if exe is None:
         raise PeerUnavailable("jpegqs is not installed (Debian/Ubuntu: apt-get install jpegqs)")
-    return [JpegQS(exe, jpegqs_quality, jpegqs_threads)]
+    return [JpegQS(exe)]
 
 
 register("jpegqs", _factory)
