@@ -136,7 +136,7 @@ class SetScorer:
         real, fake = np.concatenate(self.reference), np.concatenate(fake)
         if min(len(real), len(fake)) < 2:
             self.scorer.notes["fid"] = self.scorer.notes["kid"] = \
-                f"null: {len(fake)} patches of 256x256, FID/KID need at least 2 (images too small)"
+                f"null: {len(real)} reference and {len(fake)} method patches of 256x256; FID/KID need at least 2 each (images too small)"
             return {"fid": None, "kid": None, "patches": len(fake)}
         from dirac.metrics import frechet_distance, kernel_distance
 
