@@ -35,15 +35,25 @@ def _raw_hevc(data: bytes) -> bool:
     return header[0] & 0x80 == 0 and nal_type in PARAMETER_SET_TYPES and layer == 0 and header[1] & 7 > 0
 
 
-def _container_codec(data: bytes) -> Optional[str]:
-    """Codec name of the first video track of an MP4/MKV, or None when it cannot be read."""
+def _container_codec(source: Source) -> Optional[str]:
+    """Codec name of the first video track of an MP4/MKV (bytes or a path), or None when it cannot be read."""
     import av
 
+    target = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else os.fspath(source)
     try:
-        with av.open(io.BytesIO(data)) as container:
-            return container.streams.video[0].codec_context.name if container.streams.video else None
-    except av.error.FFmpegError:
+        with av.open(target, metadata_errors="replace") as container:
+            context = container.streams.video[0].codec_context if container.streams.video else None
+            return context.name if context is not None else None
+    except (av.error.FFmpegError, OSError):
         return None
+
+
+def _check_container(source: Source, what: str) -> None:
+    codec = _container_codec(source)
+    if codec is None:
+        raise CodecError(f"{what}: the MP4/MKV container has no readable video track (truncated or corrupt)")
+    if codec != "hevc":
+        raise CodecError(f"{what}: the MP4/MKV container holds {codec} video, not HEVC")
 
 
 def iter_frames(source: Source) -> Iterator[np.ndarray]:
@@ -54,6 +64,8 @@ def iter_frames(source: Source) -> Iterator[np.ndarray]:
     else:
         fmt = "hevc" if Path(source).suffix.lower() in RAW_SUFFIXES else None
         what = f"HEVC video {os.fspath(source)!r}"
+    if fmt is None:
+        _check_container(source, what)
     return _iter_frames(source, fmt, what)
 
 
@@ -100,9 +112,7 @@ class HevcCodec(BaseCodec):
         if _raw_hevc(data):
             return decode_still(data, "hevc", self.name, "HEVC stream")
         if is_container(data):
-            codec = _container_codec(data)
-            if codec != "hevc":
-                raise CodecError(f"the MP4/MKV container holds {codec or 'no readable'} video, not HEVC")
+            _check_container(data, "HEVC data")
             return decode_still(data, None, self.name, "HEVC track")
         raise CodecError("not HEVC: neither an Annex-B stream starting with a VPS/SPS/PPS/AUD/SEI nor an MP4/MKV")
 

@@ -177,10 +177,10 @@ def _open(source: Source, fmt: Optional[str], what: str):
     target = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else os.fspath(source)
     if isinstance(target, str) and not os.path.isfile(target):
         raise CodecError(f"{what}: no such file")
-    container = av.open(target, format=fmt, options=DECODER_OPTIONS)
-    if not container.streams.video:
+    container = av.open(target, format=fmt, options=DECODER_OPTIONS, metadata_errors="replace")
+    if not container.streams.video or container.streams.video[0].codec_context is None:
         container.close()
-        raise CodecError(f"{what} holds no video stream")
+        raise CodecError(f"{what} holds no decodable video stream (truncated or corrupt?)")
     stream = container.streams.video[0]
     width, height = stream.codec_context.width, stream.codec_context.height
     if width and height:  # what the parameter sets declare, when probing could read them

@@ -161,6 +161,8 @@ def test_container_without_hevc_is_rejected(codec, smooth_rgb):
     assert not codec.sniff(data)
     with pytest.raises(CodecError, match="mpeg4 video, not HEVC"):
         codec.decode(data)
+    with pytest.raises(CodecError, match="mpeg4 video, not HEVC"):
+        list(iter_frames(data))
 
 
 def test_bad_input_raises_codec_error(codec, smooth_rgb, tmp_path):
@@ -173,10 +175,19 @@ def test_bad_input_raises_codec_error(codec, smooth_rgb, tmp_path):
         (bytes(range(256)) * 8, "not HEVC"),
         (data[:40], "truncated"),  # parameter sets only, no picture
         (data[:6] + bytes(range(256)) * 4, "truncated"),
-        (b"\x00\x00\x00\x18ftypisom" + bytes(200), "not HEVC"),  # an MP4 box that is not a file
+        (b"\x00\x00\x00\x18ftypisom" + bytes(200), "no readable video track"),  # an MP4 box that is not a file
     ]
     for bad, message in cases:
         with pytest.raises(CodecError, match=message):
             codec.decode(bad)
     with pytest.raises(CodecError, match="clip.265.*no such file"):
         list(iter_frames(tmp_path / "clip.265"))  # missing file, named in the message
+
+
+def test_cut_short_container_is_a_codec_error(codec, smooth_rgb):
+    data = _video(_moving_frames(smooth_rgb, 3), "mp4")
+    for cut in (100, len(data) // 3, len(data) // 2, len(data) - 400):  # the last 40 bytes are not picture data
+        with pytest.raises(CodecError, match="truncated or corrupt"):
+            codec.decode(data[:cut])
+        with pytest.raises(CodecError, match="truncated or corrupt"):
+            list(iter_frames(data[:cut]))
