@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 
 GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N"}
@@ -74,6 +74,15 @@ def open_with_pillow(data: bytes, formats: Sequence[str], what: str) -> Image.Im
         raise CodecError(f"corrupt or truncated {what}: its header cannot be parsed") from None
     check_size(image.width, image.height, what)
     return image
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """``image`` as viewers show it, its EXIF orientation applied. A damaged EXIF block (which
+    Pillow's parser meets with almost any exception) is ignored: the pixels themselves are fine."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001
+        return image
 
 
 def pil_to_uint8(image: Image.Image) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .core import CodecError, DiracError, open_with_pillow, pil_to_uint8
+from .core import CodecError, DiracError, open_with_pillow, pil_to_uint8, upright
 
 # Leading bytes of each format: Pillow itself would also try formats without a magic number
 # (TGA, ...), which would mistake random bytes for an image.
@@ -40,7 +40,7 @@ def decode(data: bytes) -> np.ndarray:
     try:
         with open_with_pillow(data, [name], name) as image:
             image.load()
-            return np.ascontiguousarray(pil_to_uint8(image))
+            return np.ascontiguousarray(pil_to_uint8(upright(image)))
     except CodecError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError) as exc:

@@ -9,9 +9,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import simplejpeg
-from PIL import Image, ImageOps
+from PIL import Image
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_uint8_array, open_with_pillow, register
+from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_uint8_array, open_with_pillow, register, upright
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
@@ -102,7 +102,7 @@ class JpegCodec(BaseCodec):
             with open_with_pillow(data, ["JPEG"], "JPEG") as im:
                 quality = estimate_quality(getattr(im, "quantization", None) or {})
                 im.load()
-                im = ImageOps.exif_transpose(im)
+                im = upright(im)
                 if im.mode not in ("L", "RGB"):
                     im = im.convert("RGB")  # CMYK / YCCK (Adobe) and others
                 pixels = np.asarray(im)

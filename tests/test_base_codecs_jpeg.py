@@ -105,6 +105,23 @@ def test_exif_orientation_is_applied(codec, smooth_rgb, psnr, orientation, expec
     assert psnr(decoded, upright) > 38
 
 
+@pytest.mark.parametrize("changes", [{17: 78, 45: 123, 75: 200}, {17: 63, 48: 152}],
+                         ids=["struct-error", "type-error"])  # bytes after "Exif" that broke Pillow's parser
+def test_damaged_exif_keeps_the_stored_orientation(codec, changes):
+    pixels = (np.random.default_rng(0).random((24, 40, 3)) * 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F], exif[0x9003] = 6, "Cam", "2020:01:01 00:00:00"
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=40, exif=exif.tobytes())
+    data = bytearray(buf.getvalue())
+    start = data.find(b"Exif")
+    for offset, value in changes.items():
+        data[start + offset] = value
+    damaged = codec.decode(bytes(data))
+    assert damaged.image.shape == (24, 40, 3) and damaged.rate.value == 40  # as stored: the orientation is unreadable
+    assert np.array_equal(damaged.image, np.asarray(Image.open(io.BytesIO(bytes(data))).convert("RGB")))
+
+
 @pytest.mark.parametrize(
     "data, message",
     [

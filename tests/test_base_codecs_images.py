@@ -1,0 +1,23 @@
+"""base_codecs.images: lossless pictures (references, training images) come out as viewers show them."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from base_codecs import images
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "TIFF"])
+def test_exif_orientation_is_applied_in_every_format(fmt):
+    pixels = np.zeros((10, 30, 3), np.uint8)
+    pixels[0, 0] = 255  # top-left marks the turn
+    buf = io.BytesIO()
+    if fmt == "TIFF":
+        Image.fromarray(pixels).save(buf, fmt, tiffinfo={0x0112: 6})
+    else:
+        exif = Image.Exif()
+        exif[0x0112] = 6  # stored picture must turn 90 degrees clockwise
+        Image.fromarray(pixels).save(buf, fmt, exif=exif, lossless=True)
+    decoded = images.decode(buf.getvalue())
+    assert np.array_equal(decoded, np.rot90(pixels, k=-1))
