@@ -98,7 +98,11 @@ def pil_to_uint8(image: Image.Image) -> np.ndarray:
     grey = image.mode in GREY_MODES
     if image.mode.startswith("I"):  # 16- or 32-bit integer grey
         samples = np.asarray(image).astype(np.int64)
-        return (np.clip(samples, 0, 65535) >> 8).astype(np.uint8)
+        flat = (np.clip(samples, 0, 65535) >> 8).astype(np.uint8)
+        transparent = image.info.get("transparency")
+        if isinstance(transparent, int):  # one fully transparent grey level (PNG tRNS)
+            flat[samples == transparent] = 255
+        return flat
     if "A" in image.mode or "a" in image.mode or "transparency" in image.info:
         layers = np.asarray(image.convert("LA" if grey else "RGBA")).astype(np.float32)
         alpha = layers[..., -1:] / 255.0

@@ -69,6 +69,9 @@ class VvcCodec(BaseCodec):
         pixels = as_uint8_array(image)
         if not isinstance(qp, (int, np.integer)) or not 0 <= qp <= 63:
             raise CodecError(f"VVC qp must be an integer in 0..63, got {qp!r}")
+        height, width = pixels.shape[:2]
+        if height % 2 or width % 2:  # the only layout written here is 4:2:0
+            raise CodecError(f"VVC coding (4:2:0) needs even dimensions, the image is {width}x{height}: crop it")
         exe = find_encoder()
         if exe is None:
             configured = os.environ.get(ENCODER_ENV)
@@ -76,7 +79,6 @@ class VvcCodec(BaseCodec):
             raise CodecError(f"cannot encode VVC: {where}. {INSTALL_HINT}")
         if pixels.ndim == 2:  # coded as 4:2:0 with neutral chroma; decodes to RGB
             pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-        height, width = pixels.shape[:2]
         with tempfile.TemporaryDirectory(prefix="dirac-vvc-") as tmp:
             yuv, bitstream = os.path.join(tmp, "input.yuv"), os.path.join(tmp, "output.266")
             Path(yuv).write_bytes(b"".join(p.tobytes() for p in rgb_to_ycbcr(pixels, "4:2:0")))

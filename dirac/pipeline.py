@@ -57,7 +57,7 @@ class DiracPipeline(DiffusionPipeline):
         if images.shape[0] == 0:
             raise DiracError("got an empty batch (no images)")
         try:
-            if isinstance(rate, (str, bytes)):
+            if isinstance(rate, (str, bytes, bool)):
                 raise TypeError
             rates = [float(rate)] * images.shape[0] if np.ndim(rate) == 0 else [float(r) for r in rate]
         except (TypeError, ValueError):

@@ -23,6 +23,8 @@ def check_rate(family: str, value) -> float:
         raise DiracError(f"no rate convention for codec {family!r}; known: {', '.join(sorted(RATE_RANGES))}")
     low, high, _ = RATE_RANGES[family]
     try:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError  # True is not quality 1
         value = float(value)
     except (TypeError, ValueError):
         raise DiracError(f"rate for {family} must be a number in {low:g}..{high:g}, got {value!r}") from None

@@ -21,3 +21,16 @@ def test_exif_orientation_is_applied_in_every_format(fmt):
         Image.fromarray(pixels).save(buf, fmt, exif=exif, lossless=True)
     decoded = images.decode(buf.getvalue())
     assert np.array_equal(decoded, np.rot90(pixels, k=-1))
+
+
+def test_16_bit_grey_transparency_becomes_white():
+    import struct
+    import zlib
+
+    from bad_inputs import png_chunks
+
+    levels = [4660, 1000]  # the first is declared fully transparent
+    data = png_chunks(1, 2, 16, 0, b"".join(b"\x00" + struct.pack(">H", v) for v in levels))
+    trns = struct.pack(">I", 2) + b"tRNS" + struct.pack(">H", 4660) + struct.pack(">I", zlib.crc32(b"tRNS" + struct.pack(">H", 4660)))
+    at = data.index(b"IDAT") - 4
+    assert images.decode(data[:at] + trns + data[at:]).tolist() == [[255], [1000 >> 8]]

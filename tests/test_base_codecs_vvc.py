@@ -143,6 +143,11 @@ def test_encode_without_an_encoder_explains_how_to_get_one(codec, smooth_rgb, mo
         codec.encode(smooth_rgb, qp=32)
 
 
+def test_odd_sizes_are_refused_before_the_encoder_runs(codec, smooth_rgb):
+    with pytest.raises(CodecError, match=r"VVC coding \(4:2:0\) needs even dimensions, the image is 128x95: crop it$"):
+        codec.encode(smooth_rgb[:95], qp=32)
+
+
 def test_encode_runs_the_external_encoder(codec, smooth_rgb, kodak, monkeypatch, tmp_path):
     manifest, root, _ = kodak
     stream = root / _entry(manifest, "kodim01.png", 37)["bitstream"]

@@ -92,6 +92,7 @@ def test_seed_out_of_range_raises_project_error(enhancer, seed):
     (smooth_image(16, 16), None, "rate must be a number"),
     (smooth_image(16, 16), [None], "rate must be a number"),
     (smooth_image(16, 16), "20", "rate must be a number"),
+    (smooth_image(16, 16), True, "rate must be a number"),
     (torch.zeros(0, 3, 16, 16), 20, "empty batch"),
 ])
 def test_bad_api_arguments_raise_project_errors(enhancer, image, rate, message):

@@ -2,7 +2,7 @@
 import pytest
 
 from dirac import DiracError
-from dirac.rates import interpolate_stat, normalise_rate
+from dirac.rates import check_rate, interpolate_stat, normalise_rate
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,8 @@ def test_statistics_interpolate_and_hold_at_the_ends():
 def test_sampling_starts_earlier_at_coarser_rates(tiny_enhancer):
     pipe = tiny_enhancer.pipeline
     assert pipe.t_start(0.0) == pipe.config.t_start_max > pipe.t_start(0.5) > pipe.t_start(1.0) == pipe.config.t_start_min
+
+
+def test_a_bool_is_not_a_rate():
+    with pytest.raises(DiracError, match="rate for jpeg must be a number"):
+        check_rate("jpeg", True)
