@@ -105,6 +105,7 @@ def test_exif_orientation_is_applied(codec, smooth_rgb, psnr, orientation, expec
     assert psnr(decoded, upright) > 38
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL")  # Pillow's notes on the damaged EXIF it skips
 @pytest.mark.parametrize("changes", [{17: 78, 45: 123, 75: 200}, {17: 63, 48: 152}],
                          ids=["struct-error", "type-error"])  # bytes after "Exif" that broke Pillow's parser
 def test_damaged_exif_keeps_the_stored_orientation(codec, changes):
