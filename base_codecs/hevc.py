@@ -10,7 +10,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .core import BaseCodec, CodecError, Decoded, ImageLike, as_uint8_array, register
-from .video import Source, annexb_nal_header, decode_still, fill_frame, is_container, rgb_to_ycbcr
+from .video import IN_MEMORY, Source, annexb_nal_header, av_target, decode_still, fill_frame, is_container, rgb_to_ycbcr
 from .video import iter_frames as _iter_frames
 
 PIXEL_FORMATS = {"4:2:0": "yuv420p", "4:4:4": "yuv444p"}
@@ -39,9 +39,8 @@ def _container_codec(source: Source) -> Optional[str]:
     """Codec name of the first video track of an MP4/MKV (bytes or a path), or None when it cannot be read."""
     import av
 
-    target = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else os.fspath(source)
     try:
-        with av.open(target, metadata_errors="replace") as container:
+        with av.open(av_target(source), metadata_errors="replace") as container:
             context = container.streams.video[0].codec_context if container.streams.video else None
             return context.name if context is not None else None
     except (av.error.FFmpegError, OSError):
@@ -59,7 +58,7 @@ def _check_container(source: Source, what: str) -> None:
 def iter_frames(source: Source) -> Iterator[np.ndarray]:
     """Every picture of an HEVC video (raw .265/.hevc, or an MP4/MKV; bytes or a path) as RGB
     (or grey for a monochrome stream) uint8 arrays."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
+    if isinstance(source, IN_MEMORY):
         fmt, what = ("hevc" if _raw_hevc(bytes(source)) else None), "HEVC video"
     else:
         fmt = "hevc" if Path(source).suffix.lower() in RAW_SUFFIXES else None

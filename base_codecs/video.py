@@ -19,6 +19,13 @@ import numpy as np
 from .core import MAX_PIXELS, CodecError, Decoded, RateInfo, check_size
 
 Source = Union[bytes, str, os.PathLike]
+IN_MEMORY = (bytes, bytearray, memoryview)  # a Source that is data, not a path
+
+
+def av_target(source: Source):
+    """What ``av.open`` reads: a file-like view of data, or the path."""
+    return io.BytesIO(source) if isinstance(source, IN_MEMORY) else os.fspath(source)
+
 
 # H.273 MatrixCoefficients -> (Kr, Kb), as FFmpeg's AVColorSpace numbers them.
 MATRICES = {
@@ -174,7 +181,7 @@ def _av_errors(what: str):
 def _open(source: Source, fmt: Optional[str], what: str):
     import av
 
-    target = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else os.fspath(source)
+    target = av_target(source)
     if isinstance(target, str) and not os.path.isfile(target):
         raise CodecError(f"{what}: no such file")
     container = av.open(target, format=fmt, options=DECODER_OPTIONS, metadata_errors="replace")
@@ -282,7 +289,7 @@ def iter_frames(source: Source, fmt: Optional[str] = None, what: str = "video") 
                 yield last
             last = picture
         if last is not None and fmt is not None:
-            data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).read_bytes()
+            data = bytes(source) if isinstance(source, IN_MEMORY) else Path(source).read_bytes()
             tail_last = None
             for tail_last in _decoded_pictures(data + TAIL, fmt, what):
                 pass

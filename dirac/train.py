@@ -134,8 +134,9 @@ class Trainer:
             state = torch.load(self.ckpt, map_location="cpu", weights_only=False)
             model = ResidualDenoiser.from_config(state["model_config"])
             model.load_state_dict(state["model"])
-            for key in ("ema", "optimizer", "step", "best", "sampler_rng", "torch_rng"):  # all there before any is used
-                state[key]
+            missing = {"ema", "optimizer", "step", "best", "sampler_rng", "torch_rng"} - set(state)
+            if missing:  # found now, before any part is used
+                raise KeyError(", ".join(sorted(missing)))
             return model, state
         except Exception as e:  # a damaged pickle raises almost anything
             raise DiracError(f"{self.ckpt} is damaged ({type(e).__name__}); remove it to warm-start from the "
