@@ -91,17 +91,20 @@ class Trainer:
             raise DiracError(f"training: unknown model option(s) {', '.join(map(str, unknown))}; known: {', '.join(MODEL_OPTIONS)}")
         self.accelerator = Accelerator()
         torch.manual_seed(cfg.seed + self.accelerator.process_index)
-        self.sampler, self.val = make_samplers(cfg, cfg.seed + self.accelerator.process_index)
-        self.step, self.best = 0, -math.inf
+        self.step, self.best, self.model, state, warm = 0, -math.inf, None, None, False
         if self.ckpt.exists():
-            self.model, state, warm = *self._checkpoint(), False
+            self.model, state = self._checkpoint()
+            self.step = state["step"]
         elif (self.out / "model" / "config.json").exists():  # warm start from shipped weights
-            self.model, state, warm = ResidualDenoiser.from_pretrained(self.out / "model"), None, True
+            self.model, warm = ResidualDenoiser.from_pretrained(self.out / "model"), True
             self.step = self._logged_steps()
-        else:
+        if self.step >= cfg.steps:  # said before the minutes of decoding training data
+            raise DiracError(f"{self.out} already holds {self.step} trained steps; pass --steps above that to train further")
+        self.sampler, self.val = make_samplers(cfg, cfg.seed + self.accelerator.process_index)
+        if self.model is None:
             stats = self.sampler.residual_stats(per_rate=96, seed=cfg.seed)  # same on every process
             try:
-                self.model, state, warm = ResidualDenoiser(codec=cfg.codec, **stats, **cfg.model), None, False
+                self.model = ResidualDenoiser(codec=cfg.codec, **stats, **cfg.model)
             except (TypeError, ValueError) as e:
                 raise DiracError(f"training: bad model options {cfg.model}: {e}") from None
         self.model.to(memory_format=torch.channels_last)
@@ -119,8 +122,6 @@ class Trainer:
                 self.sampler.rng = np.random.default_rng([cfg.seed, self.accelerator.process_index, self.step])
                 torch.manual_seed(cfg.seed + 1000 * self.accelerator.process_index + self.step)
             self._truncate_log(self.step)
-        if self.step >= cfg.steps:
-            raise DiracError(f"{self.out} already holds {self.step} trained steps; pass --steps above that to train further")
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         self.ema.to(self.accelerator.device)  # the shadow weights live where the model does
         self.scheduler = make_scheduler(self.unwrapped.config.num_train_timesteps)

@@ -2,6 +2,7 @@
 import csv
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -106,12 +107,14 @@ def test_damaged_checkpoint_is_a_one_line_error(tmp_path):
 
 
 def test_steps_not_above_trained_steps_is_refused(tmp_path):
-    """Asking for fewer steps than already trained is a usage error, and the saved config is kept."""
+    """Asking for fewer steps than already trained is a usage error, said before any training
+    data is read (here the data is gone), and the saved config is kept."""
     make_images(tmp_path / "data", count=2)
     out = tmp_path / "weights"
     cfg = TrainConfig(data=[str(tmp_path / "data")], out=str(out), steps=4, batch=2, patch=32, val_every=4, model=TINY_MODEL)
     Trainer(cfg).run()
     saved_config = (out / "train_config.json").read_text()
+    shutil.rmtree(tmp_path / "data")
     for resume_from_checkpoint in (True, False):
         if not resume_from_checkpoint:
             (out / "checkpoint" / "state.pt").unlink()
