@@ -1,6 +1,6 @@
 """The README's side-by-side: a crop of the bundled example JPEG, then dirac at realism 0 and 1.
 
-    python -m benchmarks.figure [--input examples/astronaut_q12.jpg] [--box 150,40,200,200]
+    python -m benchmarks.figure [--input examples/astronaut_q12.jpg] [--box 170,60,160,160]
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def _box(text: str) -> List[int]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.figure", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.figure", description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", default=str(REPO / "examples" / "astronaut_q12.jpg"))
     parser.add_argument("--box", type=_box, default=[170, 60, 160, 160], help="crop shown, x,y,w,h")
     parser.add_argument("--scale", type=int, default=2)

@@ -113,7 +113,7 @@ def plot_file(json_path: Path, data: Optional[dict] = None) -> List[Path]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.plot", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.plot", description=__doc__.split("\n\n")[0])
     p.add_argument("files", nargs="*", type=Path, help="run JSON files (default: all in --results)")
     p.add_argument("--results", type=Path, default=RESULTS)
     args = p.parse_args(argv)

@@ -54,7 +54,7 @@ def _positive(text: str) -> int:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--codec", default="jpeg", help="base codec (jpeg, vvc, hevc...)")
     p.add_argument("--dataset", default="kodak", help="kodak, live1, classic5, vvc-kodak, or a folder")
     p.add_argument("--originals", type=Path, help="originals of a coded dataset (default: beside it in shared/)")
@@ -68,7 +68,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--eta", type=float, default=0.0, help="dirac's fresh noise per step, 0 (DDIM, default) .. 1 (DDPM)")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                    help=f"comma-separated, from {', '.join(DEFAULT_METHODS)} (default all)")
-    p.add_argument("--weights", type=Path, help="dirac weights folder (default weights/<codec>)")
+    p.add_argument("--weights", type=Path, help="dirac weights folder (default $DIRAC_WEIGHTS/<codec>, else weights/<codec>)")
     p.add_argument("--dncnn3-weights", type=Path, help="DnCNN3.mat (default shared/peers/dncnn3)")
     p.add_argument("--limit", type=_positive, help="only the first N images (the file is then named -partial)")
     p.add_argument("--crop", type=_positive, help="centre-crop images to N x N (the file is then named -partial)")

@@ -123,14 +123,14 @@ def measure_all(args: argparse.Namespace, argv: List[str]) -> Path:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
     p.add_argument("--image", type=Path, help="test image (default shared kodak/kodim01.png, 768x512)")
     p.add_argument("--quality", type=int, default=10, help="JPEG quality of the test decode (default 10)")
     p.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up (default 5)")
     p.add_argument("--realism", type=lambda t: [float(v) for v in t.split(",")], default=[0.0, 0.25, 0.5, 1.0])
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--methods", default="base,dncnn3,jpegqs,dirac")
-    p.add_argument("--weights", type=Path, help="dirac weights folder (default weights/jpeg)")
+    p.add_argument("--weights", type=Path, help="dirac weights folder (default $DIRAC_WEIGHTS/jpeg, else weights/jpeg)")
     p.add_argument("--dncnn3-weights", type=Path)
     p.add_argument("--big-megapixels", type=float, default=24.0, help="size of the bounded-memory case (0: skip)")
     p.add_argument("--crop", type=int, help="centre-crop the test image first (smoke runs)")

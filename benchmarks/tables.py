@@ -129,7 +129,7 @@ def replace_between_markers(text: str, body: str) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.tables", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.tables", description=__doc__.split("\n\n")[0])
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--readme", type=Path, default=README)
     p.add_argument("--print", action="store_true", help="print the tables instead of writing the README")

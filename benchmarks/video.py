@@ -62,7 +62,7 @@ def measure(args) -> dict:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.video", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.video", description=__doc__.split("\n\n")[0])
     parser.add_argument("--image", default="kodim23.png")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--step", type=int, default=4, help="pan speed, pixels per frame")

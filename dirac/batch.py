@@ -1,6 +1,6 @@
 """``dirac batch``: enhance a large file list, or a video's frames, split across processes.
 
-Run plainly for one process, or as ``accelerate launch --num_processes N -m dirac batch ...``
+Run plainly for one process, or as ``accelerate launch --multi_gpu --num_processes N -m dirac batch ...``
 to spread the work over processes or machines: each process takes every N-th still image and
 every N-th frame of each video, and writes its own outputs, so no gathering is needed.
 """

@@ -1,4 +1,4 @@
-"""The ``dirac`` command: enhance, info, train, batch, view. Exit codes: 0 ok, 2 bad input or usage, 1 internal error."""
+"""The ``dirac`` command: enhance, info, train, batch, view. Exit codes: 0 ok, 2 bad input or usage, 1 internal error, 130 interrupted."""
 from __future__ import annotations
 
 import argparse
@@ -205,14 +205,14 @@ def check_dial(args) -> None:
 
 def add_enhance_arguments(p: argparse.ArgumentParser, seed_help: str, seed_default: Optional[int]) -> None:
     """What ``enhance`` and ``batch`` share: the base codec, the dial and the weights."""
-    p.add_argument("--codec", default="auto", choices=["auto", "jpeg", "hevc", "vvc", "neural"], help="expected family")
+    p.add_argument("--codec", default="auto", choices=["auto", "jpeg", "hevc", "vvc", "neural"], help="the codec family of a coded file (auto: as read); for an already decoded image (PNG, TIFF ...) the family it was coded with (auto: jpeg)")
     p.add_argument("--realism", type=float, default=0.0, help="0 = highest PSNR (one call) ... 1 = full trajectory, synthesised texture")
     p.add_argument("--steps", type=int, default=20, help="schedule length N, at most 500; realism*N calls run")
     p.add_argument("--seed", type=int, default=seed_default, help=seed_help)
     p.add_argument("--eta", type=float, default=0.0, help="fresh noise per step: 0 = DDIM (default) .. 1 = DDPM")
     p.add_argument("--weights", default=None, help="weights directory (default: $DIRAC_WEIGHTS/<codec>, else the shipped weights/<codec>)")
-    p.add_argument("--rate", type=float, default=None, help="override the rate read from the file (JPEG quality, QP)")
-    p.add_argument("--tile", type=int, default=1024, help="tile size in pixels (multiple of 16); bounds memory")
+    p.add_argument("--rate", type=float, default=None, help="the rate (JPEG quality, QP, neural quality index): overrides the one read from a coded file; required for an already decoded image")
+    p.add_argument("--tile", type=int, default=1024, help="tile size in pixels, a multiple of 16 above the 32-pixel overlap (default 1024); bounds memory")
 
 
 def cmd_enhance(args) -> None:
@@ -313,13 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train", help="train (or resume training) an enhancer",
         description="Train an enhancer into --out, resuming its checkpoint or warm-starting from its weights. "
-        "Options not given keep the values a run continued in --out saved (train_config.json), else the defaults shown.",
+        "Options not given (but --data and --max-minutes) keep the values a run continued in --out saved (train_config.json), "
+        "else the defaults shown.",
     )
     from .train_config import TrainConfig
 
     p.add_argument("--codec", default=None, help=f"base codec (default {TrainConfig.codec})")
     p.add_argument("--data", nargs="+", required=True, help="directories of lossless training images (or of coded bitstreams with manifest.json, with --sources)")
-    p.add_argument("--sources", nargs="+", default=[], help="with pre-coded --data (VVC): directories holding the original images")
+    p.add_argument("--sources", nargs="+", default=None, help="with pre-coded --data (VVC): directories holding the original images")
     p.add_argument("--out", required=True, help="weights directory; resumes from its checkpoint, or warm-starts from its weights, if present")
     p.add_argument("--steps", type=int, default=None, help=f"total steps, counting those already trained (default {TrainConfig.steps})")
     p.add_argument("--batch", type=int, default=None, help=f"patches per step (default {TrainConfig.batch})")

@@ -3,7 +3,7 @@
 The first call sees a zero residual at ``t_start`` and returns the one-call (MMSE) estimate;
 later calls follow a DDIM trajectory (``eta`` 0: deterministic after the first noise draw;
 ``eta`` 1: the DDPM posterior) that starts from the forward process around that estimate.
-After ``k = max(1, round(realism * steps))`` calls, the current clean-residual prediction is
+After ``k = max(1, realism * steps rounded half up)`` calls, the current clean-residual prediction is
 the answer, so realism 0 is one deterministic call and realism 1 the full path.
 """
 from __future__ import annotations

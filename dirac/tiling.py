@@ -26,8 +26,10 @@ def tile_starts(length: int, tile: int, overlap: int) -> List[int]:
 
 def check_tiling(tile: int, overlap: int, multiple: int = 16) -> None:
     """Tiles must sit on the block grid and overlap by less than their size."""
-    if tile % multiple or overlap % multiple or not 0 <= overlap < tile:
-        raise DiracError(f"tile ({tile}) and overlap ({overlap}) must be multiples of {multiple}, overlap < tile")
+    if overlap % multiple or overlap < 0:
+        raise DiracError(f"overlap must be a non-negative multiple of {multiple}, got {overlap}")
+    if tile % multiple or tile <= overlap:
+        raise DiracError(f"tile must be a multiple of {multiple} above the {overlap}-pixel overlap, got {tile}")
 
 
 def _ramp(length: int, start: int, size: int, overlap: int, device) -> torch.Tensor:

@@ -57,12 +57,13 @@ class TrainConfig:
                 raise DiracError(f"training: {what} must be {'an integer' if kind is whole else 'a finite number'}, got {value!r}")
             if not in_range(value):
                 raise DiracError(f"training: {what} must {wanted}, got {value!r}")
-        if not (isinstance(self.codec, str) and isinstance(self.model, dict)):
-            raise DiracError("training: codec must be a name and model a mapping of model options")
+        folders = lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v)  # noqa: E731
+        if not (isinstance(self.codec, str) and isinstance(self.model, dict) and folders(self.data) and folders(self.sources)):
+            raise DiracError("training: codec must be a name, data and sources lists of folders, model a mapping of model options")
 
 
 # What continuing a run keeps from its saved train_config.json unless told otherwise
-CARRIED_OVER = ("codec", "steps", "batch", "patch", "lr", "min_lr", "warmup", "regression_fraction", "ema_decay",
+CARRIED_OVER = ("codec", "sources", "steps", "batch", "patch", "lr", "min_lr", "warmup", "regression_fraction", "ema_decay",
                 "checkpoint_minutes", "val_every", "seed", "model")
 
 

@@ -449,7 +449,7 @@ CASES: List[Case] = [
     usage("realism-above-one", "realism must be in [0, 1]", "--realism", "2"),
     usage("steps-zero", "steps must be at least 1", "--steps", "0"),
     usage("eta-above-one", "eta must be in [0, 1]", "--eta", "1.5"),
-    usage("tile-not-multiple", "multiples of 16", "--tile", "40"),
+    usage("tile-not-multiple", "tile must be a multiple of 16", "--tile", "40"),
     usage("threads-zero", "--threads must be at least 1", "--threads", "0"),
     usage("device-unknown", "--device warp-drive is not usable", "--device", "warp-drive"),
     usage("codec-mismatch", "the file is jpeg", "--codec", "vvc"),

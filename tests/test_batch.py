@@ -62,7 +62,7 @@ def test_still_named_like_a_video_frame_is_refused_before_any_work(tmp_path, jpe
 @pytest.mark.parametrize("option, value, message", [("--realism", "5", "realism must be in [0, 1]"),
                                                     ("--steps", "0", "steps must be at least 1"),
                                                     ("--eta", "2", "eta must be in [0, 1]"),
-                                                    ("--tile", "100", "multiples of 16")])
+                                                    ("--tile", "100", "tile must be a multiple of 16")])
 def test_batch_bad_dial_is_one_usage_error_before_any_file(tmp_path, jpeg_dir, tiny_weights, capsys, option, value, message):
     out = tmp_path / "out"
     out.mkdir()

@@ -60,7 +60,7 @@ def test_output_format_follows_extension(tmp_path, jpeg_file, tiny_weights, suff
         (["{tmp}/*.nothing", "-o", "{tmp}"], "no files match"),
         (["{jpeg}", "{tmp}/sub/in.jpg", "-o", "{tmp}"], "would both write in"),
         (["{jpeg}", "-o", "{tmp}/o.png", "--realism", "3"], "realism must be in [0, 1]"),
-        (["{jpeg}", "-o", "{tmp}/o.png", "--tile", "40"], "multiples of 16"),
+        (["{jpeg}", "-o", "{tmp}/o.png", "--tile", "40"], "tile must be a multiple of 16 above the 32-pixel overlap"),
         (["{jpeg}", "-o", "{tmp}/o.png", "--seed", str(2**64)], "seed must be an integer"),
         (["{jpeg}", "-o", ""], "-o is empty"),
     ],

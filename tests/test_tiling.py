@@ -30,5 +30,9 @@ def test_single_tile_is_exactly_one_call():
 
 
 def test_tile_size_must_be_on_grid():
-    with pytest.raises(DiracError, match="multiples of 16"):
-        apply_tiled(lambda a, b: a, torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32), tile=50, overlap=16)
+    zeros = torch.zeros(1, 3, 32, 32)
+    for tile, overlap, message in [(50, 16, "tile must be a multiple of 16 above the 16-pixel overlap, got 50"),
+                                   (16, 16, "above the 16-pixel overlap, got 16"),
+                                   (64, 8, "overlap must be a non-negative multiple of 16, got 8")]:
+        with pytest.raises(DiracError, match=message):
+            apply_tiled(lambda a, b: a, zeros, zeros, tile=tile, overlap=overlap)

@@ -161,7 +161,17 @@ def test_continued_run_keeps_its_saved_settings_unless_told_otherwise(tmp_path):
         continued_config(str(tmp_path), codec="hevc")
 
 
-@pytest.mark.parametrize("saved", ["null", '"steps"', '{"steps": "10"}', '{"lr": null}', '{"batch": 2.5}', "{not json"])
+def test_continued_vvc_run_keeps_its_sources_but_not_its_time_limit(tmp_path):
+    from dirac.train_config import continued_config
+
+    saved = TrainConfig(codec="vvc", data=["coded"], sources=["originals"], out=str(tmp_path), max_minutes=65.0)
+    (tmp_path / "train_config.json").write_text(json.dumps(vars(saved)))
+    kept = continued_config(str(tmp_path), data=["coded"], sources=None, max_minutes=None)
+    assert (kept.codec, kept.sources, kept.max_minutes) == ("vvc", ["originals"], None)
+    assert continued_config(str(tmp_path), data=["coded"], sources=["other"]).sources == ["other"]
+
+
+@pytest.mark.parametrize("saved", ["null", '"steps"', '{"steps": "10"}', '{"lr": null}', '{"batch": 2.5}', '{"sources": "x"}', "{not json"])
 def test_damaged_saved_config_is_a_one_line_error(tmp_path, saved):
     from dirac.train_config import continued_config
 

@@ -3,7 +3,7 @@ the plain base decode and the peers alike.
 
 A method has a ``name`` and ``enhance(decoded, rate, bitstream=None) -> uint8 image`` of the
 same shape. ``bitstream`` is the coded data the decode came from, for methods that work in the
-coded domain (jpegqs). Adding a peer = one module here that registers a factory.
+coded domain (jpegqs). Adding a peer = one module here that registers a factory, named in ``_MODULES``.
 """
 from __future__ import annotations
 
