@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
+import io
 import os
 import sys
 import tempfile
@@ -21,12 +23,19 @@ OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP
 MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}  # what each output format can store
 
 
+MAX_INPUT_BYTES = 1 << 30  # a still picture is read whole; the largest one allowed (89 MP) codes far below this
+MAX_THREADS = 1024
+
+
 def read_input(path: Path) -> bytes:
     if not path.exists():
         raise DiracError(f"{path}: no such file")
     if not path.is_file():
         raise DiracError(f"{path}: not a regular file")
     try:
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            raise DiracError(f"{path}: {path.stat().st_size:,} bytes is more than a still picture can hold "
+                             f"(at most {MAX_INPUT_BYTES:,}); for a video, use dirac batch")
         return path.read_bytes()
     except OSError as exc:
         raise DiracError(f"{path}: cannot read ({exc.strerror or exc})") from None
@@ -92,6 +101,8 @@ def expand_inputs(specs: List[str]) -> List[Path]:
     """Files, directories (their files, sorted) and glob patterns, in order, without repeats."""
     paths: List[Path] = []
     for spec in specs:
+        if not spec.strip():  # Path("") is the current directory
+            raise DiracError("an input path is empty")
         if Path(spec).is_dir():
             found = sorted(p for p in Path(spec).iterdir() if p.is_file() and not p.name.startswith("."))
             if not found:
@@ -219,8 +230,8 @@ def cmd_enhance(args) -> None:
     import torch
 
     if args.threads is not None:
-        if args.threads < 1:
-            raise DiracError(f"--threads must be at least 1, got {args.threads}")
+        if not 1 <= args.threads <= MAX_THREADS:
+            raise DiracError(f"--threads must be in 1..{MAX_THREADS}, got {args.threads}")
         torch.set_num_threads(args.threads)
     check_device(args.device)
     check_dial(args)
@@ -287,6 +298,43 @@ def cmd_train(args) -> None:
     print(f"best validation PSNR gain {best:.3f} dB; weights in {cfg.out}")
 
 
+class TolerantStream(io.TextIOBase):
+    """stdout or stderr as the CLI uses them: a name that is not valid in the stream's encoding
+    is written with escapes, and a reader that goes away (``| head``) silences the stream
+    instead of stopping the work."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            try:
+                self.stream.write(text)
+            except UnicodeEncodeError:
+                encoding = getattr(self.stream, "encoding", None) or "utf-8"
+                self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+            self.stream.flush()
+        except BrokenPipeError:  # later writes, and the flush at exit, go nowhere
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    @property
+    def encoding(self) -> str:  # progress bars choose their characters by it
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """Usage errors as one line (like every other dirac error), pointing at --help."""
 
@@ -343,6 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    with contextlib.redirect_stdout(TolerantStream(sys.stdout)), contextlib.redirect_stderr(TolerantStream(sys.stderr)):
+        return run(argv)
+
+
+def run(argv: Optional[List[str]]) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage error (2) or the help (0)
@@ -358,6 +411,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("dirac: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("dirac: error: not enough memory for this job", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug, not bad input: say so, keep the traceback for DIRAC_DEBUG
         if os.environ.get("DIRAC_DEBUG"):
             raise

@@ -15,13 +15,16 @@ RATE_RANGES: Dict[str, Tuple[float, float, bool]] = {
     "vvc": (0.0, 63.0, False),  # QP
     "neural": (1.0, 8.0, True),  # CompressAI quality index
 }
+# Video above 8 bits codes QPs below 0, down to -6 x (bit depth - 8) (-48 at 16 bits): accepted,
+# and enhanced as the finest rate of the range above.
+LOWEST_QP = {"hevc": -48.0, "vvc": -48.0}
 
 
 def check_rate(family: str, value) -> float:
     """``value`` as a float, or a DiracError naming the valid range."""
     if family not in RATE_RANGES:
         raise DiracError(f"no rate convention for codec {family!r}; known: {', '.join(sorted(RATE_RANGES))}")
-    low, high, _ = RATE_RANGES[family]
+    low, high = LOWEST_QP.get(family, RATE_RANGES[family][0]), RATE_RANGES[family][1]
     try:
         if isinstance(value, (bool, np.bool_)):
             raise TypeError  # True is not quality 1
@@ -37,7 +40,7 @@ def normalise_rate(family: str, value) -> float:
     """Map a native rate value to [0, 1], 0 the coarsest quantisation, 1 the finest."""
     value = check_rate(family, value)
     low, high, increasing = RATE_RANGES[family]
-    unit = (value - low) / (high - low)
+    unit = max(0.0, (value - low) / (high - low))
     return unit if increasing else 1.0 - unit
 
 

@@ -354,6 +354,11 @@ def _empty_folder(ws: Workspace) -> List[str]:
     return [ws.path("empty"), "-o", str(ws.folder("out"))]
 
 
+def _bigger_than_a_picture(ws: Workspace) -> List[str]:
+    ws.monkeypatch.setattr("dirac.cli.MAX_INPUT_BYTES", 100)  # stands for 1 GiB: read whole, it could exhaust memory
+    return [ws.jpeg(), "-o", ws.out]
+
+
 def _several_into_file(ws: Workspace) -> List[str]:
     out = ws.path("out.png")
     return [ws.write("a.jpg", ws.sources.jpeg), ws.write("b.jpg", ws.sources.jpeg), "-o", out]
@@ -418,6 +423,8 @@ CASES: List[Case] = [
     Case("empty-directory", _empty_folder, "holds no files"),
     Case("glob-matching-nothing", lambda ws: [ws.path("*.nothing"), "-o", ws.out], "no files match"),
     Case("several-inputs-into-a-file", _several_into_file, "-o must be an existing directory"),
+    Case("bigger-than-a-picture", _bigger_than_a_picture, "more than a still picture can hold", info=True),
+    Case("empty-input-name", lambda ws: ["", "-o", ws.out], "an input path is empty", names=False),
     # outputs
     Case("output-under-a-file", _out_in_file, "is not a directory"),
     Case("output-is-a-directory", _out_is_folder, "is a directory"),
@@ -450,7 +457,8 @@ CASES: List[Case] = [
     usage("steps-zero", "steps must be at least 1", "--steps", "0"),
     usage("eta-above-one", "eta must be in [0, 1]", "--eta", "1.5"),
     usage("tile-not-multiple", "tile must be a multiple of 16", "--tile", "40"),
-    usage("threads-zero", "--threads must be at least 1", "--threads", "0"),
+    usage("threads-zero", "--threads must be in 1..1024", "--threads", "0"),
+    usage("threads-huge", "--threads must be in 1..1024", "--threads", "100000"),
     usage("device-unknown", "--device warp-drive is not usable", "--device", "warp-drive"),
     usage("codec-mismatch", "the file is jpeg", "--codec", "vvc"),
     usage("unknown-option", "unrecognized arguments", "--sharpen"),

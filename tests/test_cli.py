@@ -2,6 +2,8 @@
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -84,6 +86,34 @@ def test_batch_directory_reports_bad_files_and_writes_good_ones(tmp_path, jpeg_f
     assert main(["enhance", str(tmp_path), "-o", str(out), "--weights", str(tiny_weights)]) == 2
     assert (out / "in.png").exists() and not (out / "broken.png").exists()
     assert "broken.jpg" in capsys.readouterr().err
+
+
+def run_dirac(*args, env=None, close_stdout=False):
+    """``dirac`` as a separate process (its own stdout and locale), returning (exit code, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "dirac", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+    if close_stdout:  # the reader went away, as `| head -0` does
+        proc.stdout.close()
+        return proc.wait(), proc.stderr.read().decode()
+    _, err = proc.communicate()
+    return proc.returncode, err.decode()
+
+
+def test_a_closed_stdout_does_not_stop_the_work(tmp_path, jpeg_file, tiny_weights):
+    (tmp_path / "second.jpg").write_bytes(jpeg_file.read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    code, err = run_dirac("enhance", tmp_path, "-o", out, "--weights", tiny_weights, close_stdout=True)
+    assert (code, err.count("error")) == (0, 0) and sorted(p.name for p in out.iterdir()) == ["in.png", "second.png"]
+
+
+def test_names_the_console_cannot_encode_are_escaped(tmp_path, jpeg_file, tiny_weights):
+    named = tmp_path / "caf\u00e9.jpg"
+    named.write_bytes(jpeg_file.read_bytes())
+    code, err = run_dirac("info", named, env={"PYTHONIOENCODING": "ascii"})
+    assert code == 0 and err == ""
+    code, err = run_dirac("info", tmp_path / "missing\u00e9.jpg", env={"PYTHONIOENCODING": "ascii"})
+    assert code == 2 and err.endswith("missing\\xe9.jpg: no such file\n")
 
 
 def test_missing_weights_exit_2(tmp_path, jpeg_file, capsys):

@@ -22,6 +22,14 @@ def test_range_ends_and_errors():
         normalise_rate("png", 3)
 
 
+@pytest.mark.parametrize("family", ["hevc", "vvc"])
+def test_negative_qps_of_deep_video_are_taken_as_the_finest_rate(family):
+    """10-bit video codes QPs down to -12 (16-bit: -48); they are valid, and finer than QP 0."""
+    assert normalise_rate(family, -12) == normalise_rate(family, -1) == normalise_rate(family, 0) == 1
+    with pytest.raises(DiracError, match=f"rate -49 is outside {family}'s range -48"):
+        normalise_rate(family, -49)
+
+
 def test_statistics_interpolate_and_hold_at_the_ends():
     rates, values = [10, 30, 20], [1.0, 3.0, 2.0]  # any order
     assert interpolate_stat(rates, values, 25) == pytest.approx(2.5)
