@@ -8,12 +8,14 @@ from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 import torch
+from diffusers import DDPMScheduler
 from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 
 import base_codecs
 from base_codecs import DiracError
 
+from .model import ResidualDenoiser
 from .pipeline import DiracPipeline
 from .sampler import check_seed
 from .tiling import DEFAULT_OVERLAP
@@ -46,32 +48,47 @@ def _how_to_train(codec: str, path: Path) -> str:
 def _load_pipeline(path: Path) -> DiracPipeline:
     if not (path / "model_index.json").is_file():
         raise DiracError(f"no dirac weights at {path} (model_index.json missing); give a weights directory (CLI: --weights DIR)")
-    was_enabled = diffusers_logging.is_progress_bar_enabled()
+    was_enabled, verbosity = diffusers_logging.is_progress_bar_enabled(), diffusers_logging.get_verbosity()
     diffusers_logging.disable_progress_bar()  # a bar for loading two small files is noise
+    diffusers_logging.set_verbosity_error()  # so are its warnings on odd files: check_config says what is wrong
     try:
         pipeline = DiracPipeline.from_pretrained(str(path))
     except Exception as exc:  # diffusers raises many types for a damaged folder
         raise DiracError(f"weights at {path} are corrupt or incomplete: {exc}") from None
     finally:
+        diffusers_logging.set_verbosity(verbosity)
         if was_enabled:
             diffusers_logging.enable_progress_bar()
+    check_config(pipeline, path)
     if not all(bool(p.isfinite().all()) for p in pipeline.model.parameters()):
         raise DiracError(f"weights at {path} hold NaN or infinite values: they are corrupt")
-    check_config(pipeline, path)
     return pipeline
 
 
 def check_config(pipeline: DiracPipeline, path: Path) -> None:
-    """Statistics and schedule settings a sampler can use, or a DiracError naming the problem."""
-    cfg = pipeline.model.config
-    rates, sigma, tau = (np.asarray(v, dtype=np.float64) for v in (cfg.stats_rates, cfg.stats_sigma, cfg.stats_tau))
-    if not (len(rates) == len(sigma) == len(tau) > 0):
+    """Parts, statistics and schedule a sampler can use, or a DiracError naming the problem."""
+    model, scheduler = pipeline.model, pipeline.scheduler
+    if not (isinstance(model, ResidualDenoiser) and isinstance(scheduler, DDPMScheduler)):
+        raise DiracError(f"weights at {path} are not dirac weights: their model is a {type(model).__name__}, "
+                         f"their scheduler a {type(scheduler).__name__}")
+    cfg = model.config
+    try:
+        rates, sigma, tau = (np.asarray(v, dtype=np.float64) for v in (cfg.stats_rates, cfg.stats_sigma, cfg.stats_tau))
+    except (TypeError, ValueError):
+        raise DiracError(f"weights at {path}: per-rate statistics must be lists of numbers") from None
+    if not (rates.ndim == sigma.ndim == tau.ndim == 1 and len(rates) == len(sigma) == len(tau) > 0):
         raise DiracError(f"weights at {path}: per-rate statistics are missing or of unequal length")
     if not (np.isfinite(np.concatenate([rates, sigma, tau])).all() and (sigma > 0).all() and (tau > 0).all()):
         raise DiracError(f"weights at {path}: per-rate statistics must be finite and positive")
-    steps = cfg.num_train_timesteps
-    if not 0 < pipeline.config.t_start_min <= pipeline.config.t_start_max < steps:
-        raise DiracError(f"weights at {path}: t_start range must lie within 1..{steps - 1}")
+    steps, lo, hi = cfg.num_train_timesteps, pipeline.config.t_start_min, pipeline.config.t_start_max
+    if not (all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) and 0 < lo <= hi < steps):
+        raise DiracError(f"weights at {path}: t_start range must be whole timesteps within 1..{steps - 1}")
+    alphas = scheduler.alphas_cumprod.double()
+    if scheduler.config.num_train_timesteps != steps or not (
+        bool(alphas.isfinite().all()) and 0 < alphas[-1] and alphas[1] < 1 and bool((alphas[1:] <= alphas[:-1]).all())
+    ):
+        raise DiracError(f"weights at {path}: the scheduler's noise schedule does not match the model's {steps} "
+                         "timesteps or is not a valid one (signal levels falling within 0..1)")
 
 
 class Enhancer:

@@ -137,8 +137,8 @@ def _neural_sized(height: int, width: int) -> Callable[[Sources], bytes]:
 SAFETENSORS = "model/diffusion_pytorch_model.safetensors"
 
 
-def set_config(weights: Path, **changes) -> None:
-    config = weights / "model" / "config.json"
+def set_config(weights: Path, part: str = "model/config.json", **changes) -> None:
+    config = weights / part
     config.write_text(json.dumps({**json.loads(config.read_text()), **changes}))
 
 
@@ -449,6 +449,14 @@ CASES: List[Case] = [
     bad_weights("weights-tensors-truncated", lambda w: _truncate(w / SAFETENSORS), "corrupt"),
     bad_weights("weights-shapes-mismatch", lambda w: set_config(w, channels=[16, 32, 64]), "corrupt"),
     bad_weights("weights-nan", _poison, "NaN or infinite values"),
+    bad_weights("weights-stats-not-numbers", lambda w: set_config(w, stats_rates="abc"), "statistics must be lists of numbers"),
+    bad_weights("weights-t-start-not-a-number", lambda w: set_config(w, "model_index.json", t_start_min="abc"), "t_start range must be whole"),
+    bad_weights("weights-another-model-class", lambda w: set_config(w, "model_index.json", model=["diffusers", "UNet2DModel"]),
+                "are not dirac weights: their model is a UNet2DModel"),
+    bad_weights("weights-schedule-too-short", lambda w: set_config(w, "scheduler/scheduler_config.json", num_train_timesteps=100),
+                "noise schedule does not match"),
+    bad_weights("weights-schedule-invalid", lambda w: set_config(w, "scheduler/scheduler_config.json", beta_schedule="linear",
+                                                               beta_start=0.5, beta_end=2.0), "not a valid one"),
     bad_weights("weights-for-another-codec", lambda w: set_codec(w, "hevc"), "enhance hevc"),
     # usage
     usage("rate-nan", "outside jpeg's range", "--rate", "nan"),
