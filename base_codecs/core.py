@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 
 GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N"}
@@ -77,12 +77,23 @@ def open_with_pillow(data: bytes, formats: Sequence[str], what: str) -> Image.Im
 
 
 def upright(image: Image.Image) -> Image.Image:
-    """``image`` as viewers show it, its EXIF orientation applied. A damaged EXIF block (which
-    Pillow's parser meets with almost any exception) is ignored: the pixels themselves are fine."""
+    """``image`` as viewers show it, its EXIF orientation applied; ``image`` itself (its format's
+    tags still readable) when it has none. A damaged EXIF block (which Pillow's parser meets
+    with almost any exception) is ignored: the pixels themselves are fine."""
     try:
+        if image.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+            return image
         return ImageOps.exif_transpose(image)
     except Exception:  # noqa: BLE001
         return image
+
+
+def _integer_bits(image: Image.Image) -> int:
+    """Magnitude bits of an integer grey picture: 16, unless its TIFF tags say 32 (31 when signed)."""
+    tags = getattr(image, "tag_v2", {})
+    bits, signed = tags.get(258, (16,)), tags.get(339, (1,))  # BitsPerSample, SampleFormat
+    first = lambda v: v[0] if isinstance(v, tuple) else v  # noqa: E731
+    return 16 if first(bits) != 32 else 31 if first(signed) == 2 else 32
 
 
 def pil_to_uint8(image: Image.Image) -> np.ndarray:
@@ -97,8 +108,8 @@ def pil_to_uint8(image: Image.Image) -> np.ndarray:
         raise CodecError(f"{image.format or 'image'} with floating-point samples: their range is undefined; save 8- or 16-bit")
     grey = image.mode in GREY_MODES
     if image.mode.startswith("I"):  # 16- or 32-bit integer grey
-        samples = np.asarray(image).astype(np.int64)
-        flat = (np.clip(samples, 0, 65535) >> 8).astype(np.uint8)
+        samples, bits = np.asarray(image).astype(np.int64), _integer_bits(image)
+        flat = (np.clip(samples, 0, 2**bits - 1) >> (bits - 8)).astype(np.uint8)
         transparent = image.info.get("transparency")
         if isinstance(transparent, int):  # one fully transparent grey level (PNG tRNS)
             flat[samples == transparent] = 255

@@ -34,3 +34,12 @@ def test_16_bit_grey_transparency_becomes_white():
     trns = struct.pack(">I", 2) + b"tRNS" + struct.pack(">H", 4660) + struct.pack(">I", zlib.crc32(b"tRNS" + struct.pack(">H", 4660)))
     at = data.index(b"IDAT") - 4
     assert images.decode(data[:at] + trns + data[at:]).tolist() == [[255], [1000 >> 8]]
+
+
+@pytest.mark.parametrize("dtype, top", [(np.int32, 2**31 - 1), (np.uint16, 2**16 - 1)])
+def test_wide_integer_grey_keeps_its_top_8_bits(dtype, top):
+    """A 32-bit TIFF's full range maps to 0..255 (it was clipped to 16 bits: almost all white)."""
+    samples = np.array([[0, top // 256 * 100, top]], dtype=dtype)
+    buffer = io.BytesIO()
+    Image.fromarray(samples).save(buffer, format="TIFF")
+    assert images.decode(buffer.getvalue()).tolist() == [[0, 99, 255]]
