@@ -8,6 +8,7 @@ from .core import (  # noqa: F401
     Decoded,
     DiracError,
     RateInfo,
+    as_bytes,
     as_uint8_array,
     available,
     get_codec,
@@ -16,3 +17,4 @@ from .core import (  # noqa: F401
 )
 from . import jpeg  # noqa: F401,E402  (registers on import)
 from . import hevc, neural, vvc  # noqa: F401,E402  (register on import)
+from .inputs import decode_input  # noqa: F401,E402

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import abc
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence, Union
@@ -104,6 +105,10 @@ def pil_to_uint8(image: Image.Image) -> np.ndarray:
     - transparency is composited onto white, as a viewer shows the picture on a white page;
     - floating-point samples are refused: their range is not defined.
     """
+    try:
+        image.load()  # a lazily opened file is read here: damage shows now, not in numpy
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise CodecError(f"{image.format or 'image'} cannot be read (truncated or corrupt): {exc}") from None
     if image.mode.startswith("F"):
         raise CodecError(f"{image.format or 'image'} with floating-point samples: their range is undefined; save 8- or 16-bit")
     grey = image.mode in GREY_MODES
@@ -191,10 +196,20 @@ def available() -> Dict[str, Dict[str, bool]]:
     return result
 
 
+def as_bytes(data, what: str = "input") -> bytes:
+    """Bytes-like ``data`` (bytes, bytearray, memoryview) as bytes, or a CodecError saying what
+    ``what`` must be: not empty, and not a file name or an array."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        hint = " (a file name? read the file's bytes first)" if isinstance(data, (str, os.PathLike)) else ""
+        raise CodecError(f"{what} must be the coded data as bytes, got {type(data).__name__}{hint}")
+    if not len(data):
+        raise CodecError(f"{what} is empty (0 bytes)")
+    return bytes(data)
+
+
 def sniff(data: bytes) -> str:
     """The codec family of ``data``, detected from its leading bytes."""
-    if not data:
-        raise CodecError("input is empty (0 bytes)")
+    data = as_bytes(data)
     for name in sorted(_REGISTRY):
         codec_cls = type(_REGISTRY[name]())
         if codec_cls.sniff(data):

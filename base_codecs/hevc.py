@@ -9,7 +9,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, as_uint8_array, register
+from .core import BaseCodec, CodecError, Decoded, ImageLike, as_bytes, as_uint8_array, register
 from .video import IN_MEMORY, Source, annexb_nal_header, av_target, decode_still, fill_frame, is_container, rgb_to_ycbcr
 from .video import iter_frames as _iter_frames
 
@@ -106,8 +106,7 @@ class HevcCodec(BaseCodec):
 
     def decode(self, data: bytes) -> Decoded:
         """The first picture; ``rate.value`` is its coded slice QP, ``rate.bpp`` per picture."""
-        if not data:
-            raise CodecError("HEVC data is empty (0 bytes)")
+        data = as_bytes(data, "HEVC data")
         if _raw_hevc(data):
             return decode_still(data, "hevc", self.name, "HEVC stream")
         if is_container(data):

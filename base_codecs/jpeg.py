@@ -11,7 +11,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_uint8_array, open_with_pillow, register, upright
+from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_bytes, as_uint8_array, open_with_pillow, register, upright
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
@@ -94,8 +94,7 @@ class JpegCodec(BaseCodec):
         return buf.getvalue()
 
     def decode(self, data: bytes) -> Decoded:
-        if not data:
-            raise CodecError("JPEG data is empty (0 bytes)")
+        data = as_bytes(data, "JPEG data")
         if not self.sniff(data):
             raise CodecError("not a JPEG: missing the FF D8 FF start-of-image marker")
         try:

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_uint8_array, check_size, register
+from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_bytes, as_uint8_array, check_size, register
 
 MAGIC = b"DNC1"
 STRIDE = 64  # total downsampling of the hyperprior models; images are padded to a multiple
@@ -232,7 +232,7 @@ class NeuralCodec(BaseCodec):
     def decode(self, data: bytes) -> Decoded:
         import torch
 
-        model_id, quality, crc, (height, width), channels, latent, strings = _unpack(data)
+        model_id, quality, crc, (height, width), channels, latent, strings = _unpack(as_bytes(data, "neural data"))
         net = self._net(model_id, quality, crc)
         try:
             with torch.no_grad():

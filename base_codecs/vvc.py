@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, as_uint8_array, register
+from .core import BaseCodec, CodecError, Decoded, ImageLike, as_bytes, as_uint8_array, register
 from .video import annexb_nal_header, decode_still, rgb_to_ycbcr
 
 ENCODER_ENV = "DIRAC_VVC_ENCODER"
@@ -94,8 +94,7 @@ class VvcCodec(BaseCodec):
 
     def decode(self, data: bytes) -> Decoded:
         """The first picture; ``rate.value`` is its coded slice QP, ``rate.bpp`` per picture."""
-        if not data:
-            raise CodecError("VVC data is empty (0 bytes)")
+        data = as_bytes(data, "VVC data")
         if not _raw_vvc(data):
             raise CodecError("not a VVC Annex-B stream: no start code followed by a VVC parameter set, AUD or SEI")
         return decode_still(data, "vvc", self.name, "VVC stream")

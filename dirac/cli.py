@@ -153,21 +153,10 @@ class EnhancerCache:
 
 
 def base_decode(data: bytes, args) -> Tuple[str, base_codecs.Decoded]:
-    """(family, picture to enhance): a codec bitstream decoded by its codec, or an ordinary image
-    file (PNG, TIFF, ...) taken as an already decoded picture once --rate says how it was coded."""
-    image_format = images.sniff(data)
-    if image_format is None:
-        family = base_codecs.sniff(data)
-        if args.codec not in ("auto", family):
-            raise DiracError(f"--codec {args.codec} given, but the file is {family}")
-        return family, base_codecs.get_codec(family).decode(data)
-    if args.rate is None:
-        raise DiracError(
-            f"a {image_format} file is an already decoded picture and does not say how it was coded; "
-            "to enhance it, pass --rate (and --codec, default jpeg)"
-        )
-    family = "jpeg" if args.codec == "auto" else args.codec
-    return family, base_codecs.Decoded(images.decode(data), base_codecs.RateInfo(family, args.rate))
+    """(family, picture to enhance): a codec bitstream, or an ordinary image file (PNG, TIFF, ...)
+    taken as an already decoded picture once --rate says how it was coded."""
+    decoded = base_codecs.decode_input(data, args.codec, args.rate)
+    return decoded.rate.family, decoded
 
 
 def decode_with_rate(src: Path, args) -> Tuple[str, base_codecs.Decoded, float]:
@@ -193,16 +182,6 @@ def enhance_file(src: Path, dst: Path, args, cache: EnhancerCache, inputs: List[
     return f"{src} -> {dst}: {family} rate {rate:g}, realism {args.realism:g} ({calls} of {args.steps} network calls)"
 
 
-def check_device(name: str) -> None:
-    """Fail early, as bad usage, on a device torch cannot name or this machine cannot use."""
-    import torch
-
-    try:
-        torch.zeros(1, device=torch.device(name)).cpu()
-    except (RuntimeError, NotImplementedError, AssertionError) as exc:
-        raise DiracError(f"--device {name} is not usable here: {str(exc).splitlines()[0]}") from None
-
-
 def check_dial(args) -> None:
     """Bad dial, noise or tile settings fail once, as bad usage, before any decoding."""
     from .sampler import check_eta, check_seed, check_steps
@@ -214,15 +193,20 @@ def check_dial(args) -> None:
     check_tiling(args.tile, DEFAULT_OVERLAP)
 
 
-def add_enhance_arguments(p: argparse.ArgumentParser, seed_help: str, seed_default: Optional[int]) -> None:
-    """What ``enhance`` and ``batch`` share: the base codec, the dial and the weights."""
+def add_source_arguments(p: argparse.ArgumentParser) -> None:
+    """What every command that enhances asks of its input: its codec family and rate."""
     p.add_argument("--codec", default="auto", choices=["auto", "jpeg", "hevc", "vvc", "neural"], help="the codec family of a coded file (auto: as read); for an already decoded image (PNG, TIFF ...) the family it was coded with (auto: jpeg)")
+    p.add_argument("--rate", type=float, default=None, help="the rate (JPEG quality, QP, neural quality index): overrides the one read from a coded file; required for an already decoded image")
+
+
+def add_enhance_arguments(p: argparse.ArgumentParser, seed_help: str, seed_default: Optional[int]) -> None:
+    """What ``enhance`` and ``batch`` share: the input's codec and rate, the dial and the weights."""
+    add_source_arguments(p)
     p.add_argument("--realism", type=float, default=0.0, help="0 = highest PSNR (one call) ... 1 = full trajectory, synthesised texture")
     p.add_argument("--steps", type=int, default=20, help="schedule length N, at most 500; realism*N calls run")
     p.add_argument("--seed", type=int, default=seed_default, help=seed_help)
     p.add_argument("--eta", type=float, default=0.0, help="fresh noise per step: 0 = DDIM (default) .. 1 = DDPM")
     p.add_argument("--weights", default=None, help="weights directory (default: $DIRAC_WEIGHTS/<codec>, else the shipped weights/<codec>)")
-    p.add_argument("--rate", type=float, default=None, help="the rate (JPEG quality, QP, neural quality index): overrides the one read from a coded file; required for an already decoded image")
     p.add_argument("--tile", type=int, default=1024, help="tile size in pixels, a multiple of 16 above the 32-pixel overlap (default 1024); bounds memory")
 
 
@@ -233,7 +217,9 @@ def cmd_enhance(args) -> None:
         if not 1 <= args.threads <= MAX_THREADS:
             raise DiracError(f"--threads must be in 1..{MAX_THREADS}, got {args.threads}")
         torch.set_num_threads(args.threads)
-    check_device(args.device)
+    from .enhancer import check_device
+
+    check_device(args.device, "--device")
     check_dial(args)
     inputs = expand_inputs(args.inputs)
     output = output_path(args.output, "an output file or an existing directory")

@@ -91,6 +91,16 @@ def check_config(pipeline: DiracPipeline, path: Path) -> None:
                          "timesteps or is not a valid one (signal levels falling within 0..1)")
 
 
+def check_device(device: Union[str, torch.device], what: str = "device") -> torch.device:
+    """``device`` once torch can name it and this machine can use it, else a DiracError."""
+    try:
+        torch.zeros(1, device=torch.device(device)).cpu()
+        return torch.device(device)
+    except (RuntimeError, NotImplementedError, AssertionError, ImportError, TypeError, ValueError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DiracError(f"{what} {device} is not usable here: {reason}") from None
+
+
 class Enhancer:
     """Enhances base-codec decodes with a trained residual diffusion model.
 
@@ -98,7 +108,7 @@ class Enhancer:
     """
 
     def __init__(self, pipeline: DiracPipeline, device: Union[str, torch.device] = "cpu"):
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.pipeline = pipeline.to(self.device)
         self.pipeline.model.eval().to(memory_format=torch.channels_last)
         self.pipeline.set_progress_bar_config(disable=True)
@@ -144,7 +154,7 @@ class Enhancer:
         """
         check_seed(seed)
         batch, restore = self._to_batch(image)
-        generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
+        generator = torch.Generator(self.device).manual_seed(int(seed)) if seed is not None else None
         with torch.inference_mode():  # conversions happen in place on the pipeline's output
             result = restore(
                 self.pipeline(
@@ -167,15 +177,20 @@ class Enhancer:
             yield self.enhance(frame, rate, realism=realism, seed=seed, **options)
 
     def enhance_bytes(self, data: bytes, rate: Optional[float] = None, **options) -> np.ndarray:
-        """Decode ``data`` with its base codec (family sniffed, rate read from the data) and enhance."""
-        decoded = self.decode(data)
+        """Decode ``data`` with its base codec (family sniffed, rate read from the data) and enhance;
+        an ordinary image file (PNG, TIFF, ...) is taken as a decode of this codec at ``rate``."""
+        decoded = self.decode(data, rate)
         rate = decoded.rate.value if rate is None else rate
         if rate is None:
             raise DiracError(f"the {decoded.rate.family} data does not say its rate; pass rate=")
         return self.enhance(decoded.image, rate, **options)
 
-    def decode(self, data: bytes) -> base_codecs.Decoded:
-        """The base decode of ``data``, checked against the codec these weights serve."""
+    def decode(self, data: bytes, rate: Optional[float] = None) -> base_codecs.Decoded:
+        """The base decode of ``data``, checked against the codec these weights serve; an image
+        file (PNG, TIFF, ...) is taken as a decode of that codec at ``rate``."""
+        data = base_codecs.as_bytes(data)
+        if base_codecs.images.sniff(data) is not None:
+            return base_codecs.decode_input(data, self.codec, rate)
         family = base_codecs.sniff(data)
         if family != self.codec:
             raise DiracError(f"input is {family} but these weights enhance {self.codec}; load weights for {family} (CLI: --weights)")
@@ -187,11 +202,9 @@ class Enhancer:
         if isinstance(image, torch.Tensor):
             if image.ndim not in (3, 4) or not image.is_floating_point():
                 raise DiracError(f"tensor input must be float CxHxW or BxCxHxW in [0, 1], got {tuple(image.shape)} {image.dtype}")
-            if not bool(image.isfinite().all()):
-                raise DiracError("tensor input holds NaN or infinite values")
             device = image.device
-            batch = image if image.ndim == 4 else image[None]
-            return batch.float(), lambda out: (out if image.ndim == 4 else out[0]).to(device, image.dtype)
+            batch = image if image.ndim == 4 else image[None]  # the pipeline checks the rest
+            return batch, lambda out: (out if image.ndim == 4 else out[0]).to(device, image.dtype)
         as_pil = isinstance(image, Image.Image)
         array = base_codecs.as_uint8_array(image)
         grey = array.ndim == 2

@@ -8,17 +8,29 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Union
 
-import numpy as np
 import torch
 from diffusers import DDPMScheduler, DiffusionPipeline
 from tqdm.auto import tqdm
 
 from base_codecs import DiracError
 
+from .arguments import number
 from .model import ResidualDenoiser
 from .rates import interpolate_stat, normalise_rate
 from .sampler import T_START_MAX, T_START_MIN, check_steps, sample_residual
 from .tiling import DEFAULT_OVERLAP, apply_tiled
+
+
+def check_images(images) -> None:
+    """A batch the pipeline takes: a float Bx1xHxW or Bx3xHxW tensor of finite values, not empty."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise DiracError(f"expected a Bx1xHxW or Bx3xHxW tensor, got {getattr(images, 'shape', type(images).__name__)}")
+    if not images.is_floating_point():
+        raise DiracError(f"expected a float tensor in [0, 1], got {images.dtype}")
+    if 0 in images.shape[2:]:
+        raise DiracError(f"image is empty (shape {tuple(images.shape)})")
+    if not bool(images.isfinite().all()):
+        raise DiracError("tensor input holds NaN or infinite values")
 
 
 class DiracPipeline(DiffusionPipeline):
@@ -52,16 +64,13 @@ class DiracPipeline(DiffusionPipeline):
         overlap: int = DEFAULT_OVERLAP,
         progress: bool = False,
     ) -> torch.Tensor:
-        if images.ndim != 4 or images.shape[1] not in (1, 3):
-            raise DiracError(f"expected a Bx1xHxW or Bx3xHxW tensor, got shape {tuple(images.shape)}")
+        check_images(images)
         if images.shape[0] == 0:
             raise DiracError("got an empty batch (no images)")
-        try:
-            if isinstance(rate, (str, bytes, bool)):
-                raise TypeError
-            rates = [float(rate)] * images.shape[0] if np.ndim(rate) == 0 else [float(r) for r in rate]
-        except (TypeError, ValueError):
-            raise DiracError(f"rate must be a number (or one number per image), got {rate!r}") from None
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise DiracError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        scalar = isinstance(rate, (str, bytes)) or not hasattr(rate, "__iter__") or getattr(rate, "ndim", 1) == 0
+        rates = [number("rate", rate)] * images.shape[0] if scalar else [number("rate", r) for r in rate]
         if len(rates) != images.shape[0]:
             raise DiracError(f"got {len(rates)} rates for a batch of {images.shape[0]} images")
         total = images.shape[0] * check_steps(realism, steps, self.config.t_start_min)

@@ -17,6 +17,8 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from base_codecs import DiracError
 
+from .arguments import number, whole
+
 Denoiser = Callable[[torch.Tensor, int], torch.Tensor]
 T_START_MIN, T_START_MAX = 500, 700  # where sampling starts: at the finest and the coarsest rate
 
@@ -34,6 +36,7 @@ def make_scheduler(num_train_timesteps: int = 1000) -> DDPMScheduler:
 
 def calls_for(realism: float, steps: int) -> int:
     """Network calls the dial asks for: k = max(1, round(realism * steps)), halves rounded up."""
+    realism, steps = number("realism", realism), whole("steps", steps)
     if not 0.0 <= realism <= 1.0:
         raise DiracError(f"realism must be in [0, 1], got {realism}")
     if steps < 1:
@@ -52,13 +55,13 @@ def check_steps(realism: float, steps: int, t_start_min: int = T_START_MIN) -> i
 
 def check_eta(eta: float) -> None:
     """The share of fresh noise per step: 0 (DDIM) .. 1 (DDPM)."""
-    if not 0.0 <= eta <= 1.0:
+    if not 0.0 <= number("eta", eta) <= 1.0:
         raise DiracError(f"eta must be in [0, 1], got {eta}")
 
 
 def check_seed(seed: Optional[int]) -> None:
     """A seed torch's generator accepts: a non-negative integer below 2**64, or None."""
-    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**64):
+    if seed is not None and not 0 <= whole("seed", seed) < 2**64:
         raise DiracError(f"seed must be an integer in 0 .. 2**64 - 1, got {seed!r}")
 
 

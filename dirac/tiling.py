@@ -5,12 +5,14 @@ blended with linear ramps, so seams vanish; an image that fits one tile is one p
 """
 from __future__ import annotations
 
-from typing import Callable, List
+from typing import Callable, List, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from base_codecs import DiracError
+
+from .arguments import whole
 
 DEFAULT_OVERLAP = 32  # pixels blended between neighbouring tiles
 
@@ -24,12 +26,14 @@ def tile_starts(length: int, tile: int, overlap: int) -> List[int]:
     return starts + [length - tile]
 
 
-def check_tiling(tile: int, overlap: int, multiple: int = 16) -> None:
-    """Tiles must sit on the block grid and overlap by less than their size."""
+def check_tiling(tile: int, overlap: int, multiple: int = 16) -> Tuple[int, int]:
+    """(tile, overlap) as ints, once known to sit on the block grid and to overlap by less than the tile."""
+    tile, overlap = whole("tile", tile), whole("overlap", overlap)
     if overlap % multiple or overlap < 0:
         raise DiracError(f"overlap must be a non-negative multiple of {multiple}, got {overlap}")
     if tile % multiple or tile <= overlap:
         raise DiracError(f"tile must be a multiple of {multiple} above the {overlap}-pixel overlap, got {tile}")
+    return tile, overlap
 
 
 def _ramp(length: int, start: int, size: int, overlap: int, device) -> torch.Tensor:
@@ -57,7 +61,7 @@ def apply_tiled(
     ``x`` may be smaller than ``z_t`` (up to the padding to ``multiple``): its tiles are
     edge-replicated to full tile size, exactly as if the whole image had been padded.
     """
-    check_tiling(tile, overlap, multiple)
+    tile, overlap = check_tiling(tile, overlap, multiple)
     _, channels, height, width = z_t.shape
     ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     th, tw = min(tile, height), min(tile, width)

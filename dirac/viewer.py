@@ -291,15 +291,14 @@ class ViewerServer(ThreadingHTTPServer):
 
 
 def cmd_view(args) -> None:
-    from .cli import about, read_input
+    from .cli import about, base_decode, read_input
     from .enhancer import Enhancer
 
     stops = parse_stops(args.stops)
     path = Path(args.image)
-    data = read_input(path)
     try:
-        enhancer = Enhancer.from_pretrained(args.weights, codec=base_codecs.sniff(data))
-        decoded = enhancer.decode(data)
+        family, decoded = base_decode(read_input(path), args)
+        enhancer = Enhancer.from_pretrained(args.weights, codec=family)
     except DiracError as exc:
         raise DiracError(about(path, exc)) from None
     reference = None if args.reference is None else load_reference(Path(args.reference), decoded.image.shape)
@@ -323,9 +322,11 @@ def cmd_view(args) -> None:
 def add_view_parser(subparsers) -> None:
     """Add ``dirac view`` to the CLI's subcommands."""
     p = subparsers.add_parser("view", help="compare realism dial settings in a local web page")
-    p.add_argument("image", help="a codec file (JPEG, HEVC, VVC, neural) to enhance")
+    from .cli import add_source_arguments
+
+    p.add_argument("image", help="a codec file (JPEG, HEVC, VVC, neural) to enhance, or an already decoded image with --rate")
     p.add_argument("--weights", default=None, help="weights directory (default: $DIRAC_WEIGHTS/<codec>, else the shipped weights/<codec>)")
-    p.add_argument("--rate", type=float, default=None, help="override the rate read from the file (JPEG quality, QP)")
+    add_source_arguments(p)
     p.add_argument("--reference", default=None, help="the original picture: shows PSNR of the decode and each stop")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--stops", default=",".join(f"{s:g}" for s in DEFAULT_STOPS), help="dial stops to precompute")

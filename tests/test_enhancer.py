@@ -1,4 +1,6 @@
 """The pipeline and the Enhancer API on a tiny randomly initialised model."""
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -98,6 +100,67 @@ def test_seed_out_of_range_raises_project_error(enhancer, seed):
 def test_bad_api_arguments_raise_project_errors(enhancer, image, rate, message):
     with pytest.raises(DiracError, match=message):
         enhancer.enhance(image, rate)
+
+
+@pytest.mark.parametrize("image, rate, options, message", [
+    (smooth_image(16, 16), [True], {}, "rate must be a number, got True"),
+    (smooth_image(16, 16), ["12"], {}, "rate must be a number, got '12'"),
+    (smooth_image(16, 16), 20, {"realism": "0.5"}, "realism must be a number"),
+    (smooth_image(16, 16), 20, {"realism": None}, "realism must be a number"),
+    (smooth_image(16, 16), 20, {"realism": 1.0, "steps": 4.5}, "steps must be an integer"),
+    (smooth_image(16, 16), 20, {"eta": "0"}, "eta must be a number"),
+    (smooth_image(16, 16), 20, {"tile": 64.0}, "tile must be an integer"),
+    (torch.rand(1, 3, 0, 16), 20, {}, "image is empty"),
+    (torch.full((3, 16, 16), float("nan")), 20, {}, "NaN or infinite"),
+])
+def test_arguments_of_the_wrong_type_raise_project_errors(enhancer, image, rate, options, message):
+    with pytest.raises(DiracError, match=message):
+        enhancer.enhance(image, rate, **options)
+
+
+def test_numpy_numbers_serve_as_arguments(enhancer):
+    img = smooth_image(16, 16)
+    expected = enhancer.enhance(img, 20, realism=1.0, steps=3, seed=4, tile=64)
+    same = enhancer.enhance(img, np.float32(20), realism=np.float64(1.0), steps=np.int64(3), seed=np.int64(4), tile=np.int32(64))
+    assert np.array_equal(same, expected)
+
+
+def test_the_pipeline_refuses_what_it_cannot_enhance(enhancer):
+    for images, options, message in [(torch.zeros(1, 3, 16, 16, dtype=torch.uint8), {}, "expected a float tensor"),
+                                     (torch.zeros(1, 3, 16, 16), {"generator": 5}, "generator must be a torch.Generator")]:
+        with pytest.raises(DiracError, match=message):
+            enhancer.pipeline(images, 20, **options)
+
+
+def test_bytes_inputs_are_bytes_like_or_a_clear_error(enhancer):
+    jpeg = base_codecs.get_codec("jpeg").encode(smooth_image(16, 16), quality=20)
+    expected = enhancer.enhance_bytes(jpeg)
+    for same in (bytearray(jpeg), memoryview(jpeg)):
+        assert np.array_equal(enhancer.enhance_bytes(same), expected)
+    for wrong, message in [("photo.jpg", "got str \\(a file name"), (np.frombuffer(jpeg, np.uint8), "got ndarray")]:
+        with pytest.raises(DiracError, match=message):
+            enhancer.enhance_bytes(wrong)
+
+
+def test_an_image_file_is_enhanced_as_a_decode_at_the_given_rate(enhancer):
+    img = smooth_image(16, 16)
+    png = io.BytesIO()
+    Image.fromarray(img).save(png, format="PNG")
+    assert np.array_equal(enhancer.enhance_bytes(png.getvalue(), rate=30), enhancer.enhance(img, 30))
+    with pytest.raises(DiracError, match="already decoded picture .* pass its rate"):
+        enhancer.enhance_bytes(png.getvalue())
+
+
+def test_a_truncated_pil_image_is_a_project_error(enhancer, tmp_path):
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "a.png").write_bytes((tmp_path / "a.png").read_bytes()[:3000])
+    with pytest.raises(DiracError, match="PNG cannot be read \\(truncated or corrupt\\)"):
+        enhancer.enhance(Image.open(tmp_path / "a.png"), 30)
+
+
+def test_an_unusable_device_is_a_project_error():
+    with pytest.raises(DiracError, match="device warp is not usable here"):
+        Enhancer.from_pretrained(device="warp")
 
 
 def test_eta_changes_only_the_stochastic_path(enhancer):

@@ -1,0 +1,25 @@
+"""What a receiver is handed: a codec bitstream, or an ordinary image file (PNG, TIFF, ...)
+decoded elsewhere, whose codec and rate only the caller knows."""
+from __future__ import annotations
+
+from typing import Optional
+
+from . import images
+from .core import CodecError, Decoded, RateInfo, as_bytes, get_codec, sniff
+
+
+def decode_input(data: bytes, codec: str = "auto", rate: Optional[float] = None) -> Decoded:
+    """The picture to enhance: a bitstream decoded by its own codec (which ``codec``, unless
+    "auto", must be), or an image file's pixels labelled with ``codec`` (auto: jpeg) and
+    ``rate``, which such a file needs since it does not say how it was coded."""
+    data = as_bytes(data)
+    image_format = images.sniff(data)
+    if image_format is None:
+        family = sniff(data)
+        if codec not in ("auto", family):
+            raise CodecError(f"codec {codec} given (CLI: --codec), but the file is {family}")
+        return get_codec(family).decode(data)
+    if rate is None:
+        raise CodecError(f"a {image_format} file is an already decoded picture and does not say how it was coded; "
+                         "to enhance it, pass its rate (CLI: --rate) and codec (CLI: --codec, default jpeg)")
+    return Decoded(images.decode(data), RateInfo("jpeg" if codec == "auto" else codec, rate))
