@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -15,6 +16,7 @@ from PIL import Image, ImageDraw
 from base_codecs import DiracError
 
 from .command import run_command
+from .options import integer
 from .results import RESULTS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,11 +37,11 @@ def make_figure(args) -> Path:
 
     data = Path(args.input).read_bytes()
     decoded = base_codecs.get_codec("jpeg").decode(data)
-    enhancer = Enhancer.from_pretrained(args.weights)
     x, y, w, h = args.box
     height, width = decoded.image.shape[:2]
     if x + w > width or y + h > height:
         raise DiracError(f"--box {x},{y},{w},{h} reaches outside the {width}x{height} image")
+    enhancer = Enhancer.from_pretrained(args.weights)
     crop = lambda im: im[y : y + h, x : x + w]  # noqa: E731
     q = decoded.rate.value
     panels = [panel(crop(decoded.image), f"JPEG q{q:g} ({decoded.rate.bpp:.2f} bpp)", args.scale)]
@@ -65,14 +67,24 @@ def _box(text: str) -> List[int]:
     return box
 
 
+def _image_file(text: str) -> str:
+    """A file name whose extension Pillow can write an RGB figure as, known before the enhancer runs."""
+    try:
+        Image.new("RGB", (1, 1)).save(io.BytesIO(), format=Image.registered_extensions()[Path(text).suffix.lower()])
+    except (KeyError, OSError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected an image file name Pillow can write (.png, .jpg...), got {text!r}") from None
+    return text
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.figure", description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", default=str(REPO / "examples" / "astronaut_q12.jpg"))
     parser.add_argument("--box", type=_box, default=[170, 60, 160, 160], help="crop shown, x,y,w,h")
-    parser.add_argument("--scale", type=int, default=2)
+    parser.add_argument("--scale", type=integer, default=2, help="enlargement of the crop (default 2)")
     parser.add_argument("--weights", default=None)
-    parser.add_argument("--out", default=str(RESULTS / "side_by_side.png"))
-    return run_command(lambda: [make_figure(parser.parse_args(argv))])
+    parser.add_argument("--out", type=_image_file, default=str(RESULTS / "side_by_side.png"))
+    args = parser.parse_args(argv)
+    return run_command(lambda: [make_figure(args)])
 
 
 if __name__ == "__main__":

@@ -33,3 +33,8 @@ def figure(name: str, value: Optional[float]) -> str:
 
 def rate_label(codec: str, rate: int) -> str:
     return f"QF {rate}" if codec == "jpeg" else f"QP {rate}"
+
+
+def setting_name(realism: float) -> str:
+    """``dirac-r0``, ``dirac-r0.5``...: the method name of one dial setting."""
+    return f"dirac-r{realism:g}"

@@ -52,7 +52,8 @@ def _save(fig, ax, path: Optional[Path], xlabel: str, ylabel: str, data: dict) -
 
 def _published_points(data: dict, method: str):
     """Published PSNR placed at the bpp this run measured for the base decode at the same rate."""
-    base_bpp = {r["rate"]: r["mean"]["bpp"] for r in data["records"] if r["method"] == data["codec"]}
+    base_bpp = {r["rate"]: r["mean"]["bpp"] for r in data["records"]
+                if r["method"] == data["codec"] and r["mean"].get("bpp") is not None}
     points = sorted((base_bpp[p["rate"]], p["psnr"]) for p in data["published"]
                     if p["method"] == method and p["rate"] in base_bpp)
     return [p[0] for p in points], [p[1] for p in points]

@@ -49,25 +49,66 @@ def write_json(path: Path, data: dict) -> Path:
     return path
 
 
-def read_json(path: Path, schema: Optional[str] = None) -> dict:
-    """A results file, checked to be of ``schema`` when given."""
+_ENVIRONMENT = {"timestamp": None, "machine": {"cpu_model": None, "cores": None}}
+# What plot and tables read from each kind of file: a key's value is None (anything), a dict of
+# the keys it must hold, or a list of one such dict (every item must hold them).
+FIELDS = {
+    RUN_SCHEMA: {"codec": None, "dataset": None, "protocol": None, "settings": {"images": None},
+                 "environment": _ENVIRONMENT, "skipped": {}, "published": [{"method": None, "rate": None, "psnr": None}],
+                 "records": [{"method": None, "rate": None, "mean": {}, "set": {}}]},
+    SPEED_SCHEMA: {"settings": {"image": None, "quality": None, "runs": None}, "environment": _ENVIRONMENT,
+                   "rows": [{"method": None, "width": None, "height": None, "median_s": None,
+                             "seconds_per_megapixel": None, "flops_per_pixel": None, "peak_rss_bytes": None}]},
+}
+
+
+def _flaw(value, fields, where: str = "") -> Optional[str]:
+    """The first field ``value`` lacks (``missing records[0].mean``) or holds in the wrong form; None if none."""
+    if fields is None:
+        return None
+    if isinstance(fields, list):
+        if not isinstance(value, list):
+            return f"{where} is not a list"
+        return next(filter(None, (_flaw(item, fields[0], f"{where}[{i}]") for i, item in enumerate(value))), None)
+    if not isinstance(value, dict):
+        return f"{where or 'the file'} is not a JSON object"
+    for key, inner in fields.items():
+        place = f"{where}.{key}" if where else key
+        flaw = f"missing {place}" if key not in value else _flaw(value[key], inner, place)
+        if flaw:
+            return flaw
+    return None
+
+
+def _checked(path: Path, data, schema: str) -> dict:
+    """``data`` if it is a ``schema`` file holding every field that schema's readers use."""
+    if isinstance(data, dict) and data.get("schema") != schema:
+        raise DiracError(f"{path} is not a {schema} file (schema {data.get('schema')!r})")
+    flaw = _flaw(data, FIELDS.get(schema, {}))
+    if flaw:
+        raise DiracError(f"{path}: not a valid benchmark results file ({flaw})")
+    return data
+
+
+def read_json(path: Path, schema: Optional[str] = None):
+    """A results file, checked to be a complete ``schema`` file when given."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise DiracError(f"cannot read results {path}: {exc}") from None
-    if schema and data.get("schema") != schema:
-        raise DiracError(f"{path} is not a {schema} file (schema {data.get('schema')!r})")
-    return data
+    return data if schema is None else _checked(path, data, schema)
 
 
 def run_files(folder: Path, include_quick: bool = False) -> Iterator[Tuple[Path, dict]]:
-    """Every benchmark-run JSON in ``folder`` (sorted), without smoke or partial runs unless asked."""
+    """Every benchmark-run JSON in ``folder`` (sorted), without smoke or partial runs unless asked.
+    The folder holds other JSON too (speed, video): a file is a run's only if it is an object whose
+    ``schema`` is the run schema, and such a file must then be complete."""
     for path in sorted(Path(folder).glob("*.json")):
         if path.name == SPEED_FILE or (path.stem.endswith(NARROWED) and not include_quick):
             continue
         data = read_json(path)
-        if data.get("schema") == RUN_SCHEMA:
-            yield path, data
+        if isinstance(data, dict) and data.get("schema") == RUN_SCHEMA:
+            yield path, _checked(path, data, RUN_SCHEMA)
 
 
 def methods_in(data: dict) -> List[str]:

@@ -23,6 +23,7 @@ from . import peers as peer_registry
 from .command import run_command
 from .datasets import open_dataset
 from .environment import describe
+from .options import integer, methods, numbers, realism
 from .protocols import PROTOCOLS, cases, default_protocol
 from .published import published
 from .results import RESULTS, RUN_SCHEMA, run_filename, write_json
@@ -33,26 +34,6 @@ DEFAULT_METHODS = ["base", "dncnn3", "jpegqs", "dirac"]
 QUICK = {"limit": 2, "crop": 256}
 
 
-def _numbers(text: str, kind=float) -> List:
-    try:
-        values = [kind(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
-    return values
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--codec", default="jpeg", help="base codec (jpeg, vvc, hevc...)")
@@ -60,18 +41,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--originals", type=Path, help="originals of a coded dataset (default: beside it in shared/)")
     p.add_argument("--protocol", choices=PROTOCOLS, help="grey (Y, published JPEG tables) or colour "
                    "(default: grey for grey sets, else colour)")
-    p.add_argument("--rates", type=lambda t: _numbers(t, int), help="native rates: JPEG qualities or QPs "
+    p.add_argument("--rates", type=lambda t: numbers(t, int), help="native rates: JPEG qualities or QPs "
                    "(default jpeg 5,10,20,30,40; a coded set: all it holds)")
-    p.add_argument("--realism", type=_numbers, default=[0.0, 0.5, 1.0], help="dial settings (default 0,0.5,1)")
-    p.add_argument("--steps", type=int, default=20, help="N, the diffusion steps at realism 1 (default 20)")
+    p.add_argument("--realism", type=realism, default=[0.0, 0.5, 1.0], help="dial settings (default 0,0.5,1)")
+    p.add_argument("--steps", type=integer, default=20, help="N, the diffusion steps at realism 1 (default 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eta", type=float, default=0.0, help="dirac's fresh noise per step, 0 (DDIM, default) .. 1 (DDPM)")
-    p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+    p.add_argument("--methods", type=methods, default=",".join(DEFAULT_METHODS),
                    help=f"comma-separated, from {', '.join(DEFAULT_METHODS)} (default all)")
     p.add_argument("--weights", type=Path, help="dirac weights folder (default $DIRAC_WEIGHTS/<codec>, else weights/<codec>)")
     p.add_argument("--dncnn3-weights", type=Path, help="DnCNN3.mat (default shared/peers/dncnn3)")
-    p.add_argument("--limit", type=_positive, help="only the first N images (the file is then named -partial)")
-    p.add_argument("--crop", type=_positive, help="centre-crop images to N x N (the file is then named -partial)")
+    p.add_argument("--limit", type=integer, help="only the first N images (the file is then named -partial)")
+    p.add_argument("--crop", type=integer, help="centre-crop images to N x N (the file is then named -partial)")
     p.add_argument("--no-perceptual", action="store_true", help="skip LPIPS, DISTS, FID/KID")
     p.add_argument("--device", help="torch device for dirac and the metric networks (default cpu / cuda)")
     p.add_argument("--quick", action="store_true",
@@ -114,9 +95,8 @@ class Run:
             raise DiracError(f"no default rates for {args.codec}: pass --rates")
         self.rates = rates[:1] if args.quick else rates
         self.device = args.device or ("cuda" if _cuda() else "cpu")
-        requested = [m.strip() for m in args.methods.split(",") if m.strip()]
         self.peers, self.skipped = peer_registry.make_many(
-            requested, args.codec, weights=args.weights, realism=args.realism, steps=args.steps,
+            args.methods, args.codec, weights=args.weights, realism=args.realism, steps=args.steps,
             seed=args.seed, eta=args.eta, device=self.device, dncnn3_weights=args.dncnn3_weights)
         for name, reason in self.skipped.items():
             print(f"benchmarks: {reason}", file=sys.stderr)

@@ -17,14 +17,17 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from PIL import Image
+
 from base_codecs import DiracError
 
 from . import peers as peer_registry
 from .command import run_command
 from .environment import describe
+from .options import integer, jpeg_quality, methods, realism
 from .results import RESULTS, SPEED_FILE, SPEED_SCHEMA, write_json
 from .shared import shared_root
-from .timing import count_flops, current_rss_bytes, jpeg_case, median_seconds, peak_rss_bytes
+from .timing import count_flops, current_rss_bytes, jpeg_case, median_seconds, peak_rss_bytes, scaled_size
 
 MARK = "SPEED-RESULT "
 REPO = Path(__file__).resolve().parents[1]
@@ -34,15 +37,26 @@ CHILD_TIMEOUT_S = 3600
 def _settings(args: argparse.Namespace) -> List[dict]:
     """One entry per measured setting; dirac comes once per realism and once at 24 MP."""
     specs = []
-    for method in args.methods.split(","):
+    for method in args.methods:
         if method == "dirac":
             specs += [{"method": "dirac", "realism": r} for r in args.realism]
         else:
             specs.append({"method": method})
-    if "dirac" in args.methods.split(",") and args.big_megapixels:
+    if "dirac" in args.methods and args.big_megapixels:
         specs.append({"method": "dirac", "realism": 0.0, "megapixels": args.big_megapixels, "runs": 1,
                       "warmup": 0, "flops": False})
     return specs
+
+
+def _megapixels(text: str) -> float:
+    """A finite size in megapixels, 0 meaning no such case."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):  # nan fails too
+        raise argparse.ArgumentTypeError(f"expected megapixels >= 0 (0: skip), got {text!r}")
+    return value
 
 
 def measure_child(spec: dict, args: argparse.Namespace) -> dict:
@@ -125,28 +139,34 @@ def measure_all(args: argparse.Namespace, argv: List[str]) -> Path:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
     p.add_argument("--image", type=Path, help="test image (default shared kodak/kodim01.png, 768x512)")
-    p.add_argument("--quality", type=int, default=10, help="JPEG quality of the test decode (default 10)")
-    p.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up (default 5)")
-    p.add_argument("--realism", type=lambda t: [float(v) for v in t.split(",")], default=[0.0, 0.25, 0.5, 1.0])
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--methods", default="base,dncnn3,jpegqs,dirac")
+    p.add_argument("--quality", type=jpeg_quality, default=10, help="JPEG quality of the test decode (default 10)")
+    p.add_argument("--runs", type=integer, default=5, help="timed runs after one warm-up (default 5)")
+    p.add_argument("--realism", type=realism, default=[0.0, 0.25, 0.5, 1.0])
+    p.add_argument("--steps", type=integer, default=20)
+    p.add_argument("--methods", type=methods, default="base,dncnn3,jpegqs,dirac")
     p.add_argument("--weights", type=Path, help="dirac weights folder (default $DIRAC_WEIGHTS/jpeg, else weights/jpeg)")
     p.add_argument("--dncnn3-weights", type=Path)
-    p.add_argument("--big-megapixels", type=float, default=24.0, help="size of the bounded-memory case (0: skip)")
-    p.add_argument("--crop", type=int, help="centre-crop the test image first (smoke runs)")
+    p.add_argument("--big-megapixels", type=_megapixels, default=24.0, help="size of the bounded-memory case (0: skip)")
+    p.add_argument("--crop", type=integer, help="centre-crop the test image first (smoke runs)")
     p.add_argument("--quick", action="store_true", help="smoke run: 256px crop, 1 run, no large case")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    unknown = [m for m in args.methods.split(",") if m not in peer_registry.names()]
-    if unknown:
-        p.error(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(peer_registry.names())}")
     if args.quick:
         args.crop, args.runs, args.big_megapixels = args.crop or 256, 1, 0
     if args.image is None:
         args.image = shared_root() / "datasets" / "kodak" / "kodim01.png"
     if not args.image.is_file():
         p.error(f"test image {args.image} not found (pass --image or set DIRAC_SHARED)")
+    try:
+        with Image.open(args.image) as im:
+            width, height = (min(side, args.crop or side) for side in im.size)
+    except OSError as exc:
+        p.error(f"cannot read test image {args.image}: {exc}")
+    big = scaled_size(width, height, args.big_megapixels) if args.big_megapixels else (1, 1)
+    if 0 in big:
+        p.error(f"--big-megapixels {args.big_megapixels:g} is too small: it scales the {width}x{height} "
+                f"test image to {big[0]}x{big[1]}")
     return args
 
 

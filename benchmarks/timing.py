@@ -7,7 +7,7 @@ import resource
 import statistics
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -23,14 +23,19 @@ def jpeg_case(path: Path, quality: int, megapixels: Optional[float] = None, crop
     with Image.open(path) as im:  # not dirac.data.load_image: importing dirac loads torch, inflating RSS
         image = centre_crop(np.asarray(im.convert("RGB")), crop)
     if megapixels:
-        scale = (megapixels * 1e6 / (image.shape[0] * image.shape[1])) ** 0.5
-        size = (round(image.shape[1] * scale / 16) * 16, round(image.shape[0] * scale / 16) * 16)
+        size = scaled_size(image.shape[1], image.shape[0], megapixels)
         image = np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
     codec = base_codecs.get_codec("jpeg")
     data = codec.encode(image, quality=quality, subsampling="4:2:0")
     decoded = codec.decode(data)
     return Case(path.name, quality, image, data, decoded.image, float(decoded.rate.value),
                 len(data) * 8.0 / (image.shape[0] * image.shape[1]))
+
+
+def scaled_size(width: int, height: int, megapixels: float) -> Tuple[int, int]:
+    """(width, height) scaled to about ``megapixels``, in whole macroblocks (0 where too small)."""
+    scale = (megapixels * 1e6 / (width * height)) ** 0.5
+    return round(width * scale / 16) * 16, round(height * scale / 16) * 16
 
 
 def peak_rss_bytes() -> int:

@@ -19,9 +19,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 import base_codecs
+from base_codecs import DiracError
 
 from .command import run_command
 from .environment import describe
+from .options import integer, jpeg_quality, realism
 from .results import RESULTS, write_json
 from .shared import shared_path
 
@@ -34,12 +36,24 @@ def panning_clip(image: np.ndarray, frames: int, size: tuple, step: int) -> List
     return [np.ascontiguousarray(image[:h, i * step : i * step + w]) for i in range(frames)]
 
 
+def source_image(args, size: tuple) -> np.ndarray:
+    """The image panned over, checked to be wide enough for ``--frames`` crops ``--step`` apart."""
+    with Image.open(shared_path("datasets", "kodak", args.image)) as im:
+        image = np.asarray(im.convert("RGB"))
+    need = (size[0], size[1] + (args.frames - 1) * args.step)
+    if image.shape[0] < need[0] or image.shape[1] < need[1]:
+        raise DiracError(f"--image {args.image} is {image.shape[1]}x{image.shape[0]}: a pan of --frames {args.frames} "
+                         f"at --step {args.step} over {size[1]}x{size[0]} frames needs {need[1]}x{need[0]}")
+    return image
+
+
 def measure(args) -> dict:
+    size = (128, 192) if args.quick else (256, 384)
+    image = source_image(args, size)  # before loading anything, so a bad option costs nothing
+
     from dirac import Enhancer
     from dirac.metrics import flicker, psnr
 
-    image = np.asarray(Image.open(shared_path("datasets", "kodak", args.image)).convert("RGB"))
-    size = (128, 192) if args.quick else (256, 384)
     originals = panning_clip(image, args.frames, size, args.step)
     codec = base_codecs.get_codec("jpeg")
     decodes = [codec.decode(codec.encode(f, quality=args.quality)).image for f in originals]
@@ -64,11 +78,11 @@ def measure(args) -> dict:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.video", description=__doc__.split("\n\n")[0])
     parser.add_argument("--image", default="kodim23.png")
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--step", type=int, default=4, help="pan speed, pixels per frame")
-    parser.add_argument("--quality", type=int, default=10)
-    parser.add_argument("--realism", type=lambda s: [float(v) for v in s.split(",")], default=[0.0, 0.5, 1.0])
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--frames", type=lambda t: integer(t, 2), default=8, help="clip length (at least 2)")
+    parser.add_argument("--step", type=lambda t: integer(t, 0), default=4, help="pan speed, pixels per frame")
+    parser.add_argument("--quality", type=jpeg_quality, default=10)
+    parser.add_argument("--realism", type=realism, default=[0.0, 0.5, 1.0])
+    parser.add_argument("--steps", type=integer, default=20)
     parser.add_argument("--weights", default=None)
     parser.add_argument("--quick", action="store_true", help="small frames, for a smoke run")
     parser.add_argument("--out", type=Path, default=RESULTS)

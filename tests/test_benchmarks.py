@@ -142,11 +142,22 @@ def test_run_on_part_of_a_set_never_replaces_its_figures(tmp_path):
     assert list(run_files(tmp_path / "out")) == []  # the tables leave it out
 
 
-@pytest.mark.parametrize("option, value", [("--limit", "0"), ("--limit", "-1"), ("--crop", "0"), ("--rates", ""), ("--rates", ",")])
+@pytest.mark.parametrize("option, value", [("--limit", "0"), ("--limit", "-1"), ("--crop", "0"), ("--rates", ""), ("--rates", ","),
+                                           ("--rates", "10,10"), ("--realism", "0,0"), ("--realism", "0.1,0.10000001"),
+                                           ("--realism", "1.5"), ("--realism", "nan"), ("--methods", "base,base"),
+                                           ("--methods", ""), ("--methods", " , "), ("--steps", "0")])
 def test_bad_run_options_are_usage_errors(option, value, capsys):
+    """Repeats would be measured twice and averaged twice; an empty method list has nothing to run."""
     with pytest.raises(SystemExit) as exc:
         run.parse_args([option, value])
-    assert exc.value.code == 2 and "expected" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"argument {option}: expected" in err, err
+
+
+def test_run_options_keep_their_order():
+    args = run.parse_args(["--methods", "dirac,base", "--realism", "1,0.25", "--rates", "30,10"])
+    assert args.methods == ["dirac", "base"] and args.realism == [1.0, 0.25] and args.rates == [30, 10]
+    assert run.parse_args([]).methods == run.DEFAULT_METHODS
 
 
 def test_run_on_a_folder_without_shared(tmp_path):
@@ -225,6 +236,16 @@ def test_published_points_are_labelled():
     assert published("kodak", "colour", "jpeg", [10]) == [] and published("live1", "grey", "vvc", [10]) == []
 
 
+def _small_speed_json() -> dict:
+    return {"schema": SPEED_SCHEMA, "settings": {"quality": 10, "image": "kodim01.png", "runs": 5},
+            "environment": _small_run_json()["environment"], "skipped": {},
+            "rows": [{"method": "dncnn3", "width": 768, "height": 512, "median_s": 10.0, "seconds_per_megapixel": 25.4,
+                      "flops_per_pixel": 3.99e6, "peak_rss_bytes": 2**30, "vs_dncnn3": {"seconds": 1.0, "flops": 1.0}},
+                     {"method": "jpegqs", "width": 768, "height": 512, "median_s": 1.0, "seconds_per_megapixel": 2.54,
+                      "flops_per_pixel": None, "peak_rss_bytes": 700 * 2**20, "peak_rss_tool_bytes": 30 * 2**20,
+                      "vs_dncnn3": {"seconds": 0.1, "flops": None}}]}
+
+
 def _small_run_json() -> dict:
     records = []
     for rate, bpp in ((10, 0.4), (20, 0.6)):
@@ -257,14 +278,7 @@ def test_plot_draws_every_figure_as_png(tmp_path):
 def test_tables_replace_only_the_marked_block(tmp_path):
     results = tmp_path / "results"
     write_json(results / "jpeg-live1-grey.json", _small_run_json())
-    speed = {"schema": SPEED_SCHEMA, "settings": {"quality": 10, "image": "kodim01.png", "runs": 5},
-             "environment": _small_run_json()["environment"], "skipped": {},
-             "rows": [{"method": "dncnn3", "width": 768, "height": 512, "median_s": 10.0, "seconds_per_megapixel": 25.4,
-                       "flops_per_pixel": 3.99e6, "peak_rss_bytes": 2**30, "vs_dncnn3": {"seconds": 1.0, "flops": 1.0}},
-                      {"method": "jpegqs", "width": 768, "height": 512, "median_s": 1.0, "seconds_per_megapixel": 2.54,
-                       "flops_per_pixel": None, "peak_rss_bytes": 700 * 2**20, "peak_rss_tool_bytes": 30 * 2**20,
-                       "vs_dncnn3": {"seconds": 0.1, "flops": None}}]}
-    write_json(results / "speed.json", speed)
+    write_json(results / "speed.json", _small_speed_json())
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{tables.BEGIN}\nold\n{tables.END}\noutro\n")
     assert tables.main(["--results", str(results), "--readme", str(readme)]) == 0
@@ -335,3 +349,114 @@ def test_benchmark_tools_refuse_bad_arguments_in_one_line(tmp_path, capsys):
         with pytest.raises(SystemExit) as exc:
             (tool.main if tool is figure else tool.parse_args)(argv)
         assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, damage, flaw", [
+    ("jpeg-live1-grey.json", lambda d: d.pop("records"), "missing records"),
+    ("jpeg-live1-grey.json", lambda d: d.pop("protocol"), "missing protocol"),
+    ("jpeg-live1-grey.json", lambda d: d["settings"].pop("images"), "missing settings.images"),
+    ("jpeg-live1-grey.json", lambda d: d["records"][3].pop("mean"), "missing records[3].mean"),
+    ("jpeg-live1-grey.json", lambda d: d.update(records={}), "records is not a list"),
+    ("jpeg-live1-grey.json", lambda d: d["published"].append(7), "published[8] is not a JSON object"),
+    ("speed.json", lambda d: d.pop("rows"), "missing rows"),
+    ("speed.json", lambda d: d["rows"][1].pop("median_s"), "missing rows[1].median_s"),
+    ("speed.json", lambda d: d["environment"].pop("machine"), "missing environment.machine"),
+])
+def test_malformed_results_file_is_a_one_line_error(tmp_path, capsys, name, damage, flaw):
+    files = {"jpeg-live1-grey.json": _small_run_json(), "speed.json": _small_speed_json()}
+    damage(files[name])
+    for file, data in files.items():
+        write_json(tmp_path / file, data)
+    commands = [(tables.main, ["--results", str(tmp_path), "--print"])]
+    if name != "speed.json":  # plot reads run files only
+        commands.append((plot.main, ["--results", str(tmp_path)]))
+    for command, argv in commands:
+        assert command(argv) == 2
+        assert capsys.readouterr().err == f"error: {tmp_path / name}: not a valid benchmark results file ({flaw})\n"
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_results_folder_skips_json_that_is_not_a_run(tmp_path, capsys):
+    """The folder also holds video (and any other) JSON: only files with the run schema are runs."""
+    (tmp_path / "notes.json").write_text("[1, 2]")
+    write_json(tmp_path / "video-jpeg-kodak.json", {"schema": "dirac.benchmarks.video/1", "rows": []})
+    assert plot.main(["--results", str(tmp_path)]) == 2
+    assert "no benchmark results in" in capsys.readouterr().err
+    write_json(tmp_path / "jpeg-live1-grey.json", _small_run_json())
+    assert tables.main(["--results", str(tmp_path), "--print"]) == 0
+    assert "### jpeg · live1 · grey protocol" in capsys.readouterr().out
+    assert plot.main([str(tmp_path / "notes.json")]) == 2  # named explicitly, it must be a run
+    err = capsys.readouterr().err
+    assert err == f"error: {tmp_path / 'notes.json'}: not a valid benchmark results file (the file is not a JSON object)\n"
+
+
+def _png(path: Path, width: int, height: int) -> Path:
+    Image.fromarray(np.full((height, width, 3), 128, np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("option, value", [("--runs", "0"), ("--crop", "-5"), ("--crop", "0"), ("--big-megapixels", "-1"),
+                                           ("--big-megapixels", "nan"), ("--big-megapixels", "inf"),
+                                           ("--big-megapixels", "0.00001"), ("--realism", "0,0"), ("--realism", "2"),
+                                           ("--methods", "base,base"), ("--methods", ""), ("--quality", "0"),
+                                           ("--steps", "-1")])
+def test_bad_speed_options_are_usage_errors_before_measuring(tmp_path, monkeypatch, capsys, option, value):
+    from benchmarks import speed
+
+    monkeypatch.setattr(speed, "measure_all", lambda *_: pytest.fail("measured despite a bad option"))
+    with pytest.raises(SystemExit) as exc:
+        speed.main(["--image", str(_png(tmp_path / "t.png", 64, 48)), option, value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"{option}" in err.splitlines()[-1], err
+
+
+def test_speed_big_case_must_leave_an_image(tmp_path):
+    from benchmarks import speed
+
+    image = str(_png(tmp_path / "t.png", 64, 48))
+    assert speed.parse_args(["--image", image, "--big-megapixels", "0.001"]).big_megapixels == 0.001
+    assert speed.parse_args(["--image", image, "--big-megapixels", "0"]).big_megapixels == 0
+    with pytest.raises(SystemExit):
+        speed.parse_args(["--image", str(tmp_path)])  # not an image
+
+
+@pytest.mark.parametrize("option, value", [("--step", "-4"), ("--frames", "1"), ("--frames", "x"), ("--steps", "0"),
+                                           ("--quality", "101"), ("--realism", "0.5,0.5")])
+def test_bad_video_options_are_usage_errors(option, value, capsys):
+    from benchmarks import video
+
+    with pytest.raises(SystemExit) as exc:
+        video.main([option, value])
+    assert exc.value.code == 2 and f"argument {option}: expected" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("size, argv, needs", [((64, 64), ["--quick", "--frames", "2"], "needs 196x128"),
+                                               ((400, 300), ["--frames", "200"], "needs 1180x256")])
+def test_video_pan_that_leaves_the_image_names_the_options(tmp_path, capsys, size, argv, needs):
+    from benchmarks import video
+
+    image = _png(tmp_path / "small.png", *size)
+    assert video.main(["--image", str(image), "--out", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--image {image} is {size[0]}x{size[1]}" in err and needs in err, err
+    assert "--frames" in err and "--step 4" in err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, message", [(["--scale", "0"], "argument --scale: expected"),
+                                           (["--scale", "-2"], "argument --scale: expected"),
+                                           (["--out", "f.xyz"], "argument --out: expected an image file name"),
+                                           (["--out", "figure"], "argument --out: expected an image file name")])
+def test_bad_figure_options_fail_before_enhancing(monkeypatch, capsys, argv, message):
+    from benchmarks import figure
+
+    monkeypatch.setattr(figure, "make_figure", lambda _: pytest.fail("enhanced despite a bad option"))
+    with pytest.raises(SystemExit) as exc:
+        figure.main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_figure_box_outside_the_image_is_refused_before_loading_weights(tmp_path, capsys):
+    from benchmarks import figure
+
+    assert figure.main(["--weights", str(tmp_path / "none"), "--box", "0,0,5000,10", "--out", str(tmp_path / "f.png")]) == 2
+    assert capsys.readouterr().err.startswith("error: --box 0,0,5000,10 reaches outside the")

@@ -13,7 +13,7 @@ def frames(count=4, seed=0):
 
 def test_faithful_or_static_offsets_do_not_flicker():
     video = frames()
-    assert flicker(video, video) == 0.0
+    assert flicker(video, video) == 0.0 and flicker(np.stack(video), video) == 0.0
     shifted = [np.clip(f.astype(int) + 5, 0, 255).astype(np.uint8) for f in video]  # same texture every frame
     assert flicker(video, shifted) == 0.0
 
@@ -30,3 +30,21 @@ def test_independent_noise_per_frame_flickers():
 def test_mismatched_sequences_raise():
     with pytest.raises(MetricError):
         flicker(frames(3), frames(2))
+
+
+def _narrowed_last(video):
+    return video[:-1] + [video[-1][:, :30]]
+
+
+@pytest.mark.parametrize("original, enhanced", [
+    (_narrowed_last(frames(3)), _narrowed_last(frames(3))),  # frames of a clip differ in size
+    (frames(3), [f.astype(np.float32) for f in frames(3)]),
+    (frames(3), [f.tolist() for f in frames(3)]),
+    (frames(3), [None] * 3),
+    (None, frames(3)),
+    (frames(3), np.uint8(3)),
+    (frames(3), [f[..., 0] for f in frames(3)]),  # grey against colour
+], ids=["sizes", "float", "lists", "none-frames", "none", "scalar", "grey-vs-colour"])
+def test_frames_must_be_uint8_images_of_one_shape(original, enhanced):
+    with pytest.raises(MetricError):
+        flicker(original, enhanced)

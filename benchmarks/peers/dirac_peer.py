@@ -15,6 +15,7 @@ import numpy as np
 from base_codecs import DiracError
 from dirac.sampler import calls_for
 
+from ..labels import setting_name
 from . import Peer, PeerUnavailable, count_parameters, register
 
 
@@ -25,11 +26,6 @@ def fingerprint(folder: Path) -> dict:
         "sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
         "modified": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(f.stat().st_mtime)),
     } for f in files}
-
-
-def setting_name(realism: float) -> str:
-    """``dirac-r0``, ``dirac-r0.5``...: the method name of one dial setting."""
-    return f"dirac-r{realism:g}"
 
 
 class DiracSetting(Peer):
