@@ -22,7 +22,7 @@ def find_images(dirs: Sequence[str | Path]) -> List[Path]:
     for d in dirs:
         d = Path(d)
         if not d.is_dir():
-            raise DiracError(f"training data directory not found: {d}")
+            raise DiracError(f"training data {d} is {'a file, not' if d.exists() else 'not found; give'} a directory of images")
         paths += [p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
     if not paths:
         raise DiracError(f"no training images (PNG/BMP/TIFF/PPM) under {', '.join(map(str, dirs))}")
@@ -76,7 +76,9 @@ class PatchSampler:
 
     def __init__(self, images: List[np.ndarray], codec: str, patch: int, seed: int = 0):
         if codec not in DEGRADATIONS:
-            raise DiracError(f"training for codec {codec!r} is not supported; supported: {', '.join(DEGRADATIONS)}")
+            raise DiracError(f"{codec} cannot be coded on the fly (only {', '.join(DEGRADATIONS)} can); "
+                             + ("give pre-coded bitstreams as --data and their originals as --sources" if codec == "vvc"
+                                else f"dirac cannot train {codec}"))
         small = [im.shape for im in images if min(im.shape[:2]) < patch]
         if small:
             raise DiracError(f"{len(small)} training images are smaller than the {patch}px patch")

@@ -12,6 +12,7 @@ import csv
 import inspect
 import json
 import math
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -80,11 +81,24 @@ def to_tensor(batch: np.ndarray, device) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last)
 
 
+def check_out(out: str) -> Path:
+    """The run folder ``out``, once it can be one: said before any data is read."""
+    path = Path(out)
+    if not str(out).strip():
+        raise DiracError("training: --out is empty; name the run folder")
+    if path.exists() and not path.is_dir():
+        raise DiracError(f"training: --out {out} is a file, not a folder")
+    existing = next(p for p in [path, *path.resolve().parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise DiracError(f"training: cannot create or write --out {out} ({existing} is not a writable folder)")
+    return path
+
+
 class Trainer:
     """Owns model, EMA, optimiser, sampler and log; ``run()`` trains until done or out of time."""
 
     def __init__(self, cfg: TrainConfig):
-        self.cfg, self.out = cfg, Path(cfg.out)
+        self.cfg, self.out = cfg, check_out(cfg.out)
         self.ckpt = self.out / "checkpoint" / "state.pt"
         unknown = sorted(set(cfg.model) - set(MODEL_OPTIONS))
         if unknown:
@@ -96,7 +110,7 @@ class Trainer:
             self.model, state = self._checkpoint()
             self.step = state["step"]
         elif (self.out / "model" / "config.json").exists():  # warm start from shipped weights
-            self.model, warm = ResidualDenoiser.from_pretrained(self.out / "model"), True
+            self.model, warm = self._weights(), True
             self.step = self._logged_steps()
         if self.step >= cfg.steps:  # said before the minutes of decoding training data
             raise DiracError(f"{self.out} already holds {self.step} trained steps; pass --steps above that to train further")
@@ -129,6 +143,14 @@ class Trainer:
         if warm:
             self.best = self.validate(self.pipeline_defaults)
 
+    def _weights(self) -> ResidualDenoiser:
+        """The saved model a run warm-starts from, or a one-line error."""
+        try:
+            return ResidualDenoiser.from_pretrained(self.out / "model")
+        except Exception as e:  # diffusers raises many types for a damaged folder
+            raise DiracError(f"{self.out / 'model'} holds damaged weights ({type(e).__name__}); fix or remove them, "
+                             "or train into another --out") from None
+
     def _checkpoint(self):
         """(model, saved state) of the checkpoint being resumed, or a one-line error."""
         try:
@@ -144,11 +166,18 @@ class Trainer:
                              f"weights in {self.out}, or train into another --out") from None
 
     def _log_rows(self) -> List[dict]:
+        """The log's rows, once each names a whole step (the resumed schedule is read from them)."""
         path = self.out / "train_log.csv"
         if not path.exists():
             return []
-        with open(path) as f:
-            return list(csv.DictReader(f))
+        try:
+            with open(path) as f:
+                rows = list(csv.DictReader(f))
+            for row in rows:
+                row["step"] = str(int(row["step"]))
+            return rows
+        except (OSError, KeyError, TypeError, ValueError, csv.Error):
+            raise DiracError(f"{path} is damaged (each row must name its step); fix it, or train into another --out") from None
 
     def _logged_steps(self) -> int:
         """Steps already trained according to the log, so a warm start continues the LR schedule."""

@@ -210,3 +210,40 @@ def test_bad_model_options_in_a_saved_config_are_one_line_errors(tmp_path, capsy
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
     assert sorted(p.name for p in out.iterdir()) == ["train_config.json"]
+
+
+@pytest.mark.parametrize("out, message", [
+    ("", "--out is empty"),
+    ("a-file", "is a file, not a folder"),
+    ("a-file/run", "is not a writable folder"),
+])
+def test_an_unusable_run_folder_is_refused_before_any_data_is_read(tmp_path, monkeypatch, out, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(DiracError, match=message):
+        Trainer(TrainConfig(data=[str(tmp_path / "no-data")], out=out, steps=2, model=TINY_MODEL))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda out: (out / "model" / "config.json").write_text("{garbage"), "model holds damaged weights"),
+    (lambda out: (out / "model" / "config.json").write_text('"a string"'), "model holds damaged weights"),
+    (lambda out: (out / "train_log.csv").write_text("step,loss\nabc,1\n"), "train_log.csv is damaged"),
+    (lambda out: (out / "train_log.csv").write_text("loss\n1\n"), "train_log.csv is damaged"),
+])
+def test_a_damaged_run_folder_is_a_one_line_error(tmp_path, tiny_enhancer, damage, message):
+    out = tmp_path / "run"
+    tiny_enhancer.pipeline.save_pretrained(out)  # weights to warm-start from, no checkpoint
+    damage(out)
+    with pytest.raises(DiracError, match=message) as caught:
+        Trainer(TrainConfig(data=[str(tmp_path / "no-data")], out=str(out), steps=10**6, model=TINY_MODEL))
+    assert "\n" not in str(caught.value)
+
+
+def test_training_data_must_be_folders_and_vvc_needs_its_sources(tmp_path):
+    make_images(tmp_path / "data", count=2)
+    image = next((tmp_path / "data").iterdir())
+    with pytest.raises(DiracError, match="is a file, not a directory of images"):
+        Trainer(TrainConfig(data=[str(image)], out=str(tmp_path / "w"), steps=2, model=TINY_MODEL))
+    with pytest.raises(DiracError, match="give pre-coded bitstreams as --data and their originals as --sources"):
+        Trainer(TrainConfig(codec="vvc", data=[str(tmp_path / "data")], out=str(tmp_path / "w"), steps=2, model=TINY_MODEL))
