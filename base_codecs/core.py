@@ -214,4 +214,9 @@ def sniff(data: bytes) -> str:
         codec_cls = type(_REGISTRY[name]())
         if codec_cls.sniff(data):
             return name
+    from .video import is_container  # here: the video module builds on this one
+
+    if is_container(data):
+        raise CodecError("a video container (MP4/MOV/Matroska) without a readable HEVC track: truncated or corrupt, "
+                         "or another video codec")
     raise CodecError("unrecognised data: not a JPEG, HEVC, VVC or dirac-neural bitstream")

@@ -9,6 +9,8 @@ torch and compressai are imported lazily, so ``import base_codecs`` stays light.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import struct
 import zlib
@@ -67,7 +69,8 @@ def _load_zoo(model: str, metric: str, quality: int):
 
     url = _zoo_url(model, metric, quality)
     try:
-        net = image_models[model](quality=quality, metric=metric, pretrained=True, progress=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # torch hub's "Downloading: ..." line; failures say more below
+            net = image_models[model](quality=quality, metric=metric, pretrained=True, progress=False)
     except Exception as exc:  # no network, proxy, corrupt cache: urllib, OSError and torch errors
         raise CodecError(
             f"could not load the pretrained CompressAI weights {model} ({metric}, quality {quality}) from {url}: "

@@ -36,6 +36,17 @@ def realism(text: str) -> List[float]:
     return values
 
 
+def fraction(text: str) -> float:
+    """One number in [0, 1] (a share, such as eta's fresh noise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:  # nan fails too
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
 def integer(text: str, minimum: int = 1, maximum: Optional[int] = None) -> int:
     """A whole number of at least ``minimum`` (and at most ``maximum``): a count, a size, a quality."""
     try:

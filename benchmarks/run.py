@@ -23,7 +23,7 @@ from . import peers as peer_registry
 from .command import run_command
 from .datasets import open_dataset
 from .environment import describe
-from .options import integer, methods, numbers, realism
+from .options import fraction, integer, methods, numbers, realism
 from .protocols import PROTOCOLS, cases, default_protocol
 from .published import published
 from .results import RESULTS, RUN_SCHEMA, run_filename, write_json
@@ -46,7 +46,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--realism", type=realism, default=[0.0, 0.5, 1.0], help="dial settings (default 0,0.5,1)")
     p.add_argument("--steps", type=integer, default=20, help="N, the diffusion steps at realism 1 (default 20)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eta", type=float, default=0.0, help="dirac's fresh noise per step, 0 (DDIM, default) .. 1 (DDPM)")
+    p.add_argument("--eta", type=fraction, default=0.0, help="dirac's fresh noise per step, 0 (DDIM, default) .. 1 (DDPM)")
     p.add_argument("--methods", type=methods, default=",".join(DEFAULT_METHODS),
                    help=f"comma-separated, from {', '.join(DEFAULT_METHODS)} (default all)")
     p.add_argument("--weights", type=Path, help="dirac weights folder (default $DIRAC_WEIGHTS/<codec>, else weights/<codec>)")

@@ -64,7 +64,7 @@ def cmd_batch(args) -> None:
     check_unique_stems(inputs)
     out_dir = output_path(args.output, "an existing output directory")
     if not out_dir.is_dir():
-        raise DiracError(f"{out_dir}: output directory does not exist")
+        raise DiracError(f"{out_dir}: {'is a file, not' if out_dir.exists() else 'does not exist; -o names'} an output directory")
     cache = EnhancerCache(args.weights, str(state.device))
     rank, world = state.process_index, state.num_processes
     stills = [p for p in inputs if p.suffix.lower() not in {".mp4", ".mkv", ".265", ".hevc", ".h265"}]

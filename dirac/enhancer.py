@@ -24,8 +24,8 @@ ImageInput = Union[np.ndarray, Image.Image, torch.Tensor]
 
 
 def default_weights(codec: str = "jpeg") -> Path:
-    """Shipped weights for ``codec``: ``$DIRAC_WEIGHTS/<codec>`` or the repository's ``weights/``."""
-    root = Path(os.environ.get("DIRAC_WEIGHTS", Path(__file__).resolve().parents[1] / "weights"))
+    """Shipped weights for ``codec``: ``$DIRAC_WEIGHTS/<codec>`` (when set and not empty) or the repository's ``weights/``."""
+    root = Path(os.environ.get("DIRAC_WEIGHTS") or Path(__file__).resolve().parents[1] / "weights")
     return root / codec
 
 

@@ -234,7 +234,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _host_ok(self) -> bool:
         """Refuse requests addressed to another name (DNS rebinding: a remote page whose name
         resolves to 127.0.0.1 must not read the image)."""
-        host = urlsplit("//" + (self.headers.get("Host") or "")).hostname
+        try:
+            host = urlsplit("//" + (self.headers.get("Host") or "")).hostname
+        except ValueError:  # a malformed name ("[::1") is no loopback name either
+            host = None
         if host in ("localhost", self.server.server_address[0]):
             return True
         self._send(403, b"the viewer answers only to its loopback address", "text/plain")

@@ -389,7 +389,7 @@ CASES: List[Case] = [
     damaged("hevc-garbage-after-header", ".265", lambda s: s.hevc[:6] + bytes(range(256)) * 4, "truncated", needs="hevc"),
     damaged("hevc-bomb-16000x16000", ".265", lambda s: hevc_with_size(s.hevc, 16000, 16000), "decompression-bomb", needs="hevc"),
     damaged("hevc-65000x65000", ".265", lambda s: hevc_with_size(s.hevc, 65000, 65000), "cannot decode", needs="hevc"),
-    damaged("hevc-mp4-box-only", ".mp4", lambda s: b"\x00\x00\x00\x18ftypisom" + bytes(200), "unrecognised data"),
+    damaged("hevc-mp4-box-only", ".mp4", lambda s: b"\x00\x00\x00\x18ftypisom" + bytes(200), "without a readable HEVC track"),
     # VVC
     damaged("vvc-empty", ".266", lambda s: b"", "empty"),
     damaged("vvc-parameter-sets-only", ".266", lambda s: s.vvc[:40], "truncated", needs="vvc"),

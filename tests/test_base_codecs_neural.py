@@ -135,16 +135,18 @@ def test_bad_checkpoints_raise_codec_error(tmp_path, net):
         get_codec("neural", checkpoint=tmp_path / "bare.pt", model="cheng2020-anchor")
 
 
-def test_zoo_download_failure_is_explained(monkeypatch, smooth_rgb):
+def test_zoo_download_failure_is_explained_and_is_all_that_is_said(monkeypatch, smooth_rgb, capsys):
     import compressai.zoo.image
 
     def offline(url, *args, **kwargs):
+        print(f'Downloading: "{url}"')  # as torch hub does, on stdout
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(compressai.zoo.image, "load_state_dict_from_url", offline)
     codec = get_codec("neural", model="bmshj2018-factorized", quality=1)
     with pytest.raises(CodecError, match="bmshj2018-factorized.*quality 1.*needs internet"):
         codec.encode(smooth_rgb)
+    assert capsys.readouterr().out == ""
     with pytest.raises(CodecError, match="unknown CompressAI model 'nope'"):
         get_codec("neural", model="nope").encode(smooth_rgb)
     with pytest.raises(CodecError, match="no pretrained"):

@@ -100,6 +100,9 @@ def test_batch_refuses_an_empty_output_and_names_a_missing_input_once(tmp_path, 
     assert main(["batch", "missing.jpg", "-o", str(tmp_path), "--weights", str(tiny_weights)]) == 2
     err = capsys.readouterr().err
     assert "missing.jpg: no such file" in err and err.count("missing.jpg") == 1, err
+    (tmp_path / "taken.png").write_bytes(b"x")
+    assert main(["batch", str(jpeg_dir), "-o", "taken.png", "--weights", str(tiny_weights)]) == 2
+    assert "taken.png: is a file, not an output directory" in capsys.readouterr().err
 
 
 def test_accelerate_launch_two_processes_share_the_work(tmp_path, jpeg_dir, tiny_weights):

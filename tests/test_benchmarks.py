@@ -145,7 +145,7 @@ def test_run_on_part_of_a_set_never_replaces_its_figures(tmp_path):
 @pytest.mark.parametrize("option, value", [("--limit", "0"), ("--limit", "-1"), ("--crop", "0"), ("--rates", ""), ("--rates", ","),
                                            ("--rates", "10,10"), ("--realism", "0,0"), ("--realism", "0.1,0.10000001"),
                                            ("--realism", "1.5"), ("--realism", "nan"), ("--methods", "base,base"),
-                                           ("--methods", ""), ("--methods", " , "), ("--steps", "0")])
+                                           ("--methods", ""), ("--methods", " , "), ("--steps", "0"), ("--eta", "1.5"), ("--eta", "nan")])
 def test_bad_run_options_are_usage_errors(option, value, capsys):
     """Repeats would be measured twice and averaged twice; an empty method list has nothing to run."""
     with pytest.raises(SystemExit) as exc:

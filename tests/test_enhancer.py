@@ -1,5 +1,6 @@
 """The pipeline and the Enhancer API on a tiny randomly initialised model."""
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +8,9 @@ import torch
 from PIL import Image
 
 import base_codecs
+import dirac
 from dirac import DiracError, Enhancer
+from dirac.enhancer import default_weights
 from dirac.rates import normalise_rate
 
 
@@ -197,6 +200,8 @@ def test_default_weights_per_codec_and_how_to_train_missing_ones(enhancer, tmp_p
         Enhancer.from_pretrained(codec="hevc")
     with pytest.raises(DiracError, match="--sources"):
         Enhancer.from_pretrained(codec="vvc")
+    monkeypatch.setenv("DIRAC_WEIGHTS", "")  # empty is unset: the repository's weights/
+    assert default_weights("hevc") == Path(dirac.__file__).resolve().parents[1] / "weights" / "hevc"
     with pytest.raises(DiracError, match="not a known codec"):
         Enhancer.from_pretrained(codec="h264")
     with pytest.raises(DiracError, match="enhance jpeg, not hevc"):
