@@ -231,6 +231,7 @@ def test_an_unusable_run_folder_is_refused_before_any_data_is_read(tmp_path, mon
     (lambda out: (out / "train_log.csv").write_text("step,loss\nabc,1\n"), "train_log.csv is damaged"),
     (lambda out: (out / "train_log.csv").write_text("loss\n1\n"), "train_log.csv is damaged"),
 ])
+@pytest.mark.filterwarnings("ignore:It is deprecated to pass a pretrained model")  # diffusers, on the string config
 def test_a_damaged_run_folder_is_a_one_line_error(tmp_path, tiny_enhancer, damage, message):
     out = tmp_path / "run"
     tiny_enhancer.pipeline.save_pretrained(out)  # weights to warm-start from, no checkpoint
