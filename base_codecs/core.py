@@ -114,6 +114,8 @@ def pil_to_uint8(image: Image.Image) -> np.ndarray:
     grey = image.mode in GREY_MODES
     if image.mode.startswith("I"):  # 16- or 32-bit integer grey
         samples, bits = np.asarray(image).astype(np.int64), _integer_bits(image)
+        if bits == 32:  # Pillow reads unsigned 32-bit samples as signed: the upper half comes back negative
+            samples &= 0xFFFFFFFF
         flat = (np.clip(samples, 0, 2**bits - 1) >> (bits - 8)).astype(np.uint8)
         transparent = image.info.get("transparency")
         if isinstance(transparent, int):  # one fully transparent grey level (PNG tRNS)
@@ -216,6 +218,8 @@ def sniff(data: bytes) -> str:
             return name
     from .video import is_container  # here: the video module builds on this one
 
+    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
+        raise CodecError("an AVIF/HEIF image: its codec is not one dirac enhances (convert it to PNG and give its rate)")
     if is_container(data):
         raise CodecError("a video container (MP4/MOV/Matroska) without a readable HEVC track: truncated or corrupt, "
                          "or another video codec")

@@ -33,9 +33,9 @@ def read_input(path: Path) -> bytes:
     if not path.is_file():
         raise DiracError(f"{path}: not a regular file")
     try:
-        if path.stat().st_size > MAX_INPUT_BYTES:
-            raise DiracError(f"{path}: {path.stat().st_size:,} bytes is more than a still picture can hold "
-                             f"(at most {MAX_INPUT_BYTES:,}); for a video, use dirac batch")
+        size = path.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            raise DiracError(f"{path}: {size:,} bytes is too large: a picture file is read whole, up to {MAX_INPUT_BYTES:,} bytes")
         return path.read_bytes()
     except OSError as exc:
         raise DiracError(f"{path}: cannot read ({exc.strerror or exc})") from None
@@ -297,18 +297,23 @@ class TolerantStream(io.TextIOBase):
             try:
                 self.stream.write(text)
             except UnicodeEncodeError:
-                encoding = getattr(self.stream, "encoding", None) or "utf-8"
-                self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
-            self.stream.flush()
-        except BrokenPipeError:  # later writes, and the flush at exit, go nowhere
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+                self.stream.write(text.encode(self.encoding, "backslashreplace").decode(self.encoding))
+        except BrokenPipeError:
+            self._silence()
+        self.flush()
         return len(text)
 
     def flush(self) -> None:
         try:
             self.stream.flush()
         except BrokenPipeError:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+            self._silence()
+
+    def _silence(self) -> None:
+        """Point the stream's file at /dev/null: later writes, and the flush at exit, go nowhere."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.stream.fileno())
+        os.close(devnull)
 
     def isatty(self) -> bool:
         return self.stream.isatty()
@@ -377,7 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    with contextlib.redirect_stdout(TolerantStream(sys.stdout)), contextlib.redirect_stderr(TolerantStream(sys.stderr)):
+    with contextlib.ExitStack() as stack:
+        for stream, redirect in ((sys.stdout, contextlib.redirect_stdout), (sys.stderr, contextlib.redirect_stderr)):
+            if stream is None:  # started with it closed (>&-): progress bars and messages go nowhere
+                stream = stack.enter_context(open(os.devnull, "w"))
+            stack.enter_context(redirect(TolerantStream(stream)))
         return run(argv)
 
 

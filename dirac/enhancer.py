@@ -8,7 +8,6 @@ from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 import torch
-from diffusers import DDPMScheduler
 from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 
@@ -68,9 +67,9 @@ def _load_pipeline(path: Path) -> DiracPipeline:
 def check_config(pipeline: DiracPipeline, path: Path) -> None:
     """Parts, statistics and schedule a sampler can use, or a DiracError naming the problem."""
     model, scheduler = pipeline.model, pipeline.scheduler
-    if not (isinstance(model, ResidualDenoiser) and isinstance(scheduler, DDPMScheduler)):
+    if not (isinstance(model, ResidualDenoiser) and hasattr(scheduler, "alphas_cumprod")):
         raise DiracError(f"weights at {path} are not dirac weights: their model is a {type(model).__name__}, "
-                         f"their scheduler a {type(scheduler).__name__}")
+                         f"their scheduler a {type(scheduler).__name__} (the sampler reads a DDPM noise schedule)")
     cfg = model.config
     try:
         rates, sigma, tau = (np.asarray(v, dtype=np.float64) for v in (cfg.stats_rates, cfg.stats_sigma, cfg.stats_tau))
@@ -83,7 +82,7 @@ def check_config(pipeline: DiracPipeline, path: Path) -> None:
     steps, lo, hi = cfg.num_train_timesteps, pipeline.config.t_start_min, pipeline.config.t_start_max
     if not (all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) and 0 < lo <= hi < steps):
         raise DiracError(f"weights at {path}: t_start range must be whole timesteps within 1..{steps - 1}")
-    alphas = scheduler.alphas_cumprod.double()
+    alphas = torch.as_tensor(scheduler.alphas_cumprod).double()[: hi + 1]  # the sampler uses no later timestep
     if scheduler.config.num_train_timesteps != steps or not (
         bool(alphas.isfinite().all()) and 0 < alphas[-1] and alphas[1] < 1 and bool((alphas[1:] <= alphas[:-1]).all())
     ):

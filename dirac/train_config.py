@@ -12,6 +12,8 @@ from typing import List, Optional
 
 from base_codecs import DiracError
 
+from .arguments import number, whole
+
 
 @dataclass
 class TrainConfig:
@@ -36,27 +38,34 @@ class TrainConfig:
     model: dict = field(default_factory=dict)  # ResidualDenoiser options for a new model
 
     def __post_init__(self):
-        whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
-        number = lambda v: whole(v) or (isinstance(v, float) and math.isfinite(v))  # noqa: E731
-        rules = [  # what, value, its kind, whether it is in range, that range in words
-            ("steps", self.steps, whole, lambda v: v >= 1, "be at least 1"),
-            ("batch", self.batch, whole, lambda v: v >= 1, "be at least 1"),
-            ("patch", self.patch, whole, lambda v: v >= 16 and v % 16 == 0, "be a positive multiple of 16 pixels"),
-            ("warmup", self.warmup, whole, lambda v: v >= 0, "be at least 0"),
-            ("val_every", self.val_every, whole, lambda v: v >= 1, "be at least 1"),
-            ("seed", self.seed, whole, lambda v: v >= 0, "be at least 0"),
-            ("lr", self.lr, number, lambda v: v > 0, "be a positive number"),
-            ("min lr (--min-lr)", self.min_lr, number, lambda v: 0 <= v <= self.lr, f"lie in 0..lr ({self.lr!r})"),
-            ("regression fraction", self.regression_fraction, number, lambda v: 0 <= v <= 1, "lie in 0..1"),
-            ("ema_decay", self.ema_decay, number, lambda v: 0 <= v < 1, "lie in 0..1 (exclusive)"),
-            ("checkpoint minutes", self.checkpoint_minutes, number, lambda v: v > 0, "be positive"),
-            ("max minutes", self.max_minutes, lambda v: v is None or number(v), lambda v: v is None or v > 0, "be positive"),
+        rules = [  # field, its name in messages, its kind, whether it is in range, that range in words
+            ("steps", "steps", int, lambda v: v >= 1, "be at least 1"),
+            ("batch", "batch", int, lambda v: v >= 1, "be at least 1"),
+            ("patch", "patch", int, lambda v: v >= 16 and v % 16 == 0, "be a positive multiple of 16 pixels"),
+            ("warmup", "warmup", int, lambda v: v >= 0, "be at least 0"),
+            ("val_every", "val_every", int, lambda v: v >= 1, "be at least 1"),
+            ("seed", "seed", int, lambda v: v >= 0, "be at least 0"),
+            ("lr", "lr", float, lambda v: v > 0, "be a positive number"),
+            ("min_lr", "min lr (--min-lr)", float, lambda v: 0 <= v <= self.lr, f"lie in 0..lr ({self.lr!r})"),
+            ("regression_fraction", "regression fraction", float, lambda v: 0 <= v <= 1, "lie in 0..1"),
+            ("ema_decay", "ema_decay", float, lambda v: 0 <= v < 1, "lie in 0..1 (exclusive)"),
+            ("checkpoint_minutes", "checkpoint minutes", float, lambda v: v > 0, "be positive"),
+            ("max_minutes", "max minutes", float, lambda v: v > 0, "be positive"),
         ]
-        for what, value, kind, in_range, wanted in rules:
-            if not kind(value):
-                raise DiracError(f"training: {what} must be {'an integer' if kind is whole else 'a finite number'}, got {value!r}")
+        for field_name, what, kind, in_range, wanted in rules:
+            value = getattr(self, field_name)
+            if value is None and field_name == "max_minutes":  # no time limit
+                continue
+            try:  # numpy numbers count; saved as plain Python ones
+                value = whole(what, value) if kind is int else number(what, value)
+                if not math.isfinite(value):
+                    raise DiracError(what)
+            except DiracError:
+                raise DiracError(f"training: {what} must be {'an integer' if kind is int else 'a finite number'}, "
+                                 f"got {value!r}") from None
             if not in_range(value):
                 raise DiracError(f"training: {what} must {wanted}, got {value!r}")
+            setattr(self, field_name, value)
         folders = lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v)  # noqa: E731
         if not (isinstance(self.codec, str) and isinstance(self.model, dict) and folders(self.data) and folders(self.sources)):
             raise DiracError("training: codec must be a name, data and sources lists of folders, model a mapping of model options")

@@ -423,7 +423,7 @@ CASES: List[Case] = [
     Case("empty-directory", _empty_folder, "holds no files"),
     Case("glob-matching-nothing", lambda ws: [ws.path("*.nothing"), "-o", ws.out], "no files match"),
     Case("several-inputs-into-a-file", _several_into_file, "-o must be an existing directory"),
-    Case("bigger-than-a-picture", _bigger_than_a_picture, "more than a still picture can hold", info=True),
+    Case("bigger-than-a-picture", _bigger_than_a_picture, "bytes is too large: a picture file is read whole", info=True),
     Case("empty-input-name", lambda ws: ["", "-o", ws.out], "an input path is empty", names=False),
     # outputs
     Case("output-under-a-file", _out_in_file, "is not a directory"),

@@ -43,3 +43,14 @@ def test_wide_integer_grey_keeps_its_top_8_bits(dtype, top):
     buffer = io.BytesIO()
     Image.fromarray(samples).save(buffer, format="TIFF")
     assert images.decode(buffer.getvalue()).tolist() == [[0, 99, 255]]
+
+
+def test_unsigned_32_bit_grey_keeps_its_top_8_bits():
+    """Pillow reads unsigned 32-bit samples as signed; their upper half must not turn black."""
+    samples = np.array([[0, 2**31 - 1, -1, -(2**31)]], dtype=np.int32)  # unsigned: 0, 2**31 - 1, 2**32 - 1, 2**31
+    buffer = io.BytesIO()
+    Image.fromarray(samples).save(buffer, format="TIFF")
+    signed = b"\x53\x01\x03\x00\x01\x00\x00\x00\x02\x00"  # SampleFormat (339), SHORT, 1 value: 2 (signed)
+    assert buffer.getvalue().count(signed) == 1
+    unsigned = buffer.getvalue().replace(signed, signed[:-2] + b"\x01\x00")
+    assert images.decode(unsigned).tolist() == [[0, 127, 255, 128]]

@@ -1,6 +1,7 @@
 """The ``dirac`` command through its entry point: outputs, exit codes, inputs left alone."""
 import hashlib
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -105,13 +106,20 @@ def test_a_closed_stdout_does_not_stop_the_work(tmp_path, jpeg_file, tiny_weight
     out.mkdir()
     code, err = run_dirac("enhance", tmp_path, "-o", out, "--weights", tiny_weights, close_stdout=True)
     assert (code, err.count("error")) == (0, 0) and sorted(p.name for p in out.iterdir()) == ["in.png", "second.png"]
+    for written in out.iterdir():
+        written.unlink()
+    command = shlex.join([sys.executable, "-m", "dirac", "enhance", str(tmp_path), "-o", str(out), "--weights", str(tiny_weights)])
+    started_closed = f"exec {command} >&- 2>&-"
+    assert subprocess.run(["sh", "-c", started_closed]).returncode == 0  # no stdout or stderr at all
+    assert sorted(p.name for p in out.iterdir()) == ["in.png", "second.png"]
 
 
 def test_names_the_console_cannot_encode_are_escaped(tmp_path, jpeg_file, tiny_weights):
     named = tmp_path / "caf\u00e9.jpg"
     named.write_bytes(jpeg_file.read_bytes())
-    code, err = run_dirac("info", named, env={"PYTHONIOENCODING": "ascii"})
-    assert code == 0 and err == ""
+    proc = subprocess.run([sys.executable, "-m", "dirac", "info", str(named)], capture_output=True,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0 and proc.stderr == b"" and b"caf\\xe9.jpg: jpeg" in proc.stdout
     code, err = run_dirac("info", tmp_path / "missing\u00e9.jpg", env={"PYTHONIOENCODING": "ascii"})
     assert code == 2 and err.endswith("missing\\xe9.jpg: no such file\n")
 

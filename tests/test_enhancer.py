@@ -266,3 +266,19 @@ def test_pil_rgba_and_16bit_follow_the_cli_rule(enhancer):
     assert out.mode == "RGB" and np.asarray(out).min() > 200
     grey16 = Image.fromarray(np.full((16, 16), 40000, dtype=np.uint16))
     assert abs(int(np.asarray(enhancer.enhance(grey16, 90)).mean()) - (40000 >> 8)) <= 3
+
+
+def test_weights_saved_with_another_ddpm_family_schedule_still_load(enhancer, tmp_path):
+    """The sampler reads only the noise schedule up to the latest start: another scheduler class,
+    or a zero-terminal-SNR schedule (its last signal level 0), serves as well."""
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    config = enhancer.pipeline.scheduler.config
+    for scheduler in (DDIMScheduler.from_config(config), DDPMScheduler.from_config(config, rescale_betas_zero_snr=True)):
+        enhancer.pipeline.scheduler = scheduler
+        try:
+            enhancer.pipeline.save_pretrained(tmp_path / type(scheduler).__name__)
+        finally:
+            enhancer.pipeline.scheduler = DDPMScheduler.from_config(config)
+        loaded = Enhancer.from_pretrained(tmp_path / type(scheduler).__name__)
+        assert loaded.enhance(smooth_image(16, 16), 20).shape == (16, 16, 3)
