@@ -3,19 +3,16 @@ Annex-B streams and HEVC tracks in MP4/MKV decoded with FFmpeg's decoder."""
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
 
 from .core import BaseCodec, CodecError, Decoded, ImageLike, as_bytes, as_uint8_array, register
-from .video import IN_MEMORY, Source, annexb_nal_header, av_target, decode_still, fill_frame, is_container, rgb_to_ycbcr
+from .video import Source, annexb_nal_header, av_target, decode_still, fill_frame, is_container, rgb_to_ycbcr, source_head
 from .video import iter_frames as _iter_frames
 
 PIXEL_FORMATS = {"4:2:0": "yuv420p", "4:4:4": "yuv444p"}
 PARAMETER_SET_TYPES = {32, 33, 34, 35, 39}  # VPS, SPS, PPS, AUD, prefix SEI: how streams start
-RAW_SUFFIXES = {".265", ".hevc", ".h265"}
 MIN_SIZE = 16  # x265 refuses smaller pictures
 # One intra picture at exactly `qp` (ipratio=1: x265 would otherwise code I slices ~3 QP lower;
 # no info SEI: its ~2 kB of settings text would inflate bpp),
@@ -58,11 +55,8 @@ def _check_container(source: Source, what: str) -> None:
 def iter_frames(source: Source) -> Iterator[np.ndarray]:
     """Every picture of an HEVC video (raw .265/.hevc, or an MP4/MKV; bytes or a path) as RGB
     (or grey for a monochrome stream) uint8 arrays."""
-    if isinstance(source, IN_MEMORY):
-        fmt, what = ("hevc" if _raw_hevc(bytes(source)) else None), "HEVC video"
-    else:
-        fmt = "hevc" if Path(source).suffix.lower() in RAW_SUFFIXES else None
-        what = f"HEVC video {os.fspath(source)!r}"
+    head, what = source_head(source, "HEVC video")
+    fmt = "hevc" if _raw_hevc(head) else None
     if fmt is None:
         _check_container(source, what)
     return _iter_frames(source, fmt, what)

@@ -8,11 +8,12 @@ our encoders write it) upsampled bilinearly.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -20,6 +21,24 @@ from .core import MAX_PIXELS, CodecError, Decoded, RateInfo, check_size
 
 Source = Union[bytes, str, os.PathLike]
 IN_MEMORY = (bytes, bytearray, memoryview)  # a Source that is data, not a path
+HEAD_BYTES = 4096  # enough of a file to tell a raw stream or a container by
+
+
+def source_head(source: Source, label: str) -> Tuple[bytes, str]:
+    """(the first bytes of ``source``, the name its errors go by): what a video is is told by
+    its content, not its file name. A CodecError for what is neither data nor a readable file."""
+    if isinstance(source, IN_MEMORY):
+        return bytes(source[:HEAD_BYTES]), label
+    if not isinstance(source, (str, os.PathLike)):
+        raise CodecError(f"{label} must be bytes or a path, got {type(source).__name__}")
+    what = f"{label} {os.fspath(source)!r}"
+    try:
+        with open(source, "rb") as f:
+            return f.read(HEAD_BYTES), what
+    except FileNotFoundError:
+        raise CodecError(f"{what}: no such file") from None
+    except OSError as exc:  # a folder, no permission
+        raise CodecError(f"{what}: cannot read ({exc.strerror or exc})") from None
 
 
 def av_target(source: Source):
@@ -278,22 +297,19 @@ def _decoded_pictures(source: Source, fmt: Optional[str], what: str) -> Iterator
 def iter_frames(source: Source, fmt: Optional[str] = None, what: str = "video") -> Iterator[np.ndarray]:
     """Decoded pictures of a stream or container (bytes or a path), each as frame_to_array does.
 
-    The last picture of a raw stream is held back until a second decode with :data:`TAIL`
-    appended agrees with it, as in :func:`decode_still`: a cut-short stream raises there
-    instead of yielding a concealed picture.
+    A raw stream is decoded twice in step, once with :data:`TAIL` appended, as in
+    :func:`decode_still`; each picture is yielded once both decodes agree on it. The picture
+    cut short is the last in decoding order, which B-frames may show anywhere near the end,
+    so every picture is compared: a cut-short stream raises instead of yielding a concealed one.
     """
     with _av_errors(what):
-        last = None
-        for picture in _decoded_pictures(source, fmt, what):
-            if last is not None:
-                yield last
-            last = picture
-        if last is not None and fmt is not None:
-            data = bytes(source) if isinstance(source, IN_MEMORY) else Path(source).read_bytes()
-            tail_last = None
-            for tail_last in _decoded_pictures(data + TAIL, fmt, what):
-                pass
-            if tail_last is None or not np.array_equal(tail_last, last):
-                raise CodecError(f"{what} is truncated: its last picture's data ends early ({len(data)} bytes)")
-    if last is not None:
-        yield last
+        if fmt is None:
+            yield from _decoded_pictures(source, fmt, what)
+            return
+        data = bytes(source) if isinstance(source, IN_MEMORY) else Path(source).read_bytes()
+        missing = object()
+        pairs = itertools.zip_longest(_decoded_pictures(data, fmt, what), _decoded_pictures(data + TAIL, fmt, what), fillvalue=missing)
+        for picture, with_tail in pairs:
+            if picture is missing or with_tail is missing or not np.array_equal(picture, with_tail):
+                raise CodecError(f"{what} is truncated: a picture's data ends early ({len(data)} bytes)")
+            yield picture

@@ -7,12 +7,13 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
 from .core import BaseCodec, CodecError, Decoded, ImageLike, as_bytes, as_uint8_array, register
-from .video import annexb_nal_header, decode_still, rgb_to_ycbcr
+from .video import Source, annexb_nal_header, decode_still, rgb_to_ycbcr, source_head
+from .video import iter_frames as _iter_frames
 
 ENCODER_ENV = "DIRAC_VVC_ENCODER"
 ENCODER_NAME = "vvencapp"
@@ -34,6 +35,14 @@ def _raw_vvc(data: bytes) -> bool:
     if header is None:
         return False
     return header[0] & 0xC0 == 0 and header[1] >> 3 in FIRST_NAL_TYPES and header[1] & 7 > 0
+
+
+def iter_frames(source: Source) -> Iterator[np.ndarray]:
+    """Every picture of a raw VVC stream (bytes or a path) as RGB (or grey) uint8 arrays."""
+    head, what = source_head(source, "VVC video")
+    if not _raw_vvc(head):
+        raise CodecError(f"{what} is not a VVC Annex-B stream")
+    return _iter_frames(source, "vvc", what)
 
 
 def find_encoder() -> Optional[str]:

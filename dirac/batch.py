@@ -16,29 +16,48 @@ from tqdm.auto import tqdm
 import base_codecs
 from base_codecs import DiracError
 
-VIDEO_FAMILIES = {"hevc": base_codecs.hevc.iter_frames}
+VIDEO_FAMILIES = {"hevc": base_codecs.hevc.iter_frames, "vvc": base_codecs.vvc.iter_frames}
 
 
-def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int) -> int:
-    """Enhance frames ``rank``, ``rank + world``, ... of ``src``; returns how many were written."""
+def is_video(path: Path) -> bool:
+    """Told by content, not by name: a container (MP4, MOV, MKV) or a raw HEVC/VVC stream, whose
+    every picture is enhanced; anything unreadable is left to the still path to report."""
+    try:
+        head, _ = base_codecs.video.source_head(path, "input")
+    except DiracError:
+        return False
+    return base_codecs.video.is_container(head) or any(
+        base_codecs.get_codec(family).sniff(head) for family in VIDEO_FAMILIES
+    )
+
+
+def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int, video: bool) -> int:
+    """Enhance frames ``rank``, ``rank + world``, ... of ``src``; returns how many were written.
+    A video that fails part-way takes back the frames it wrote: no half-enhanced clips."""
     from .cli import check_output, decode_with_rate, write_image_atomic
 
-    family, decoded, rate = decode_with_rate(src, args)
+    family, decoded, rate = decode_with_rate(src, args, video)
     enhancer = cache.get(family)
-    video = family in VIDEO_FAMILIES
+    if video and family not in VIDEO_FAMILIES:
+        raise DiracError(f"holds {family} data, not a video dirac reads ({', '.join(VIDEO_FAMILIES)})")
     frames = VIDEO_FAMILIES[family](src) if video else iter([decoded.image])
-    written = 0
-    for index, frame in enumerate(frames):
-        if index % world != rank:
-            continue
-        dst = out_dir / (f"{src.stem}_{index:06d}.png" if video else f"{src.stem}.png")
-        fmt = check_output(dst, [src], frame.shape)
-        # one seed for every frame: shared noise, so synthesised texture does not flicker
-        out = enhancer.enhance(frame, rate, realism=args.realism, seed=args.seed, steps=args.steps, eta=args.eta,
-                               tile=args.tile)
-        write_image_atomic(out, dst, fmt)
-        written += 1
-    return written
+    written: List[Path] = []
+    try:
+        for index, frame in enumerate(frames):
+            if index % world != rank:
+                continue
+            dst = out_dir / (f"{src.stem}_{index:06d}.png" if video else f"{src.stem}.png")
+            fmt = check_output(dst, [src], frame.shape)
+            # one seed for every frame: shared noise, so synthesised texture does not flicker
+            out = enhancer.enhance(frame, rate, realism=args.realism, seed=args.seed, steps=args.steps, eta=args.eta,
+                                   tile=args.tile)
+            write_image_atomic(out, dst, fmt)
+            written.append(dst)
+    except BaseException:
+        for dst in written:
+            dst.unlink(missing_ok=True)
+        raise
+    return len(written)
 
 
 def check_frame_names(stills: List[Path], videos: List[Path]) -> None:
@@ -67,15 +86,15 @@ def cmd_batch(args) -> None:
         raise DiracError(f"{out_dir}: {'is a file, not' if out_dir.exists() else 'does not exist; -o names'} an output directory")
     cache = EnhancerCache(args.weights, str(state.device))
     rank, world = state.process_index, state.num_processes
-    stills = [p for p in inputs if p.suffix.lower() not in {".mp4", ".mkv", ".265", ".hevc", ".h265"}]
-    videos = [p for p in inputs if p not in stills]
+    videos = [p for p in inputs if is_video(p)]
+    stills = [p for p in inputs if p not in videos]
     check_frame_names(stills, videos)
     mine = stills[rank::world] + videos  # every process takes a share of each video's frames
     failures, written = 0, 0
     for src in tqdm(mine, desc=f"batch[{rank}]", unit="file", disable=not state.is_main_process):
         share = (rank, world) if src in videos else (0, 1)
         try:
-            written += enhance_share(src, out_dir, args, cache, *share)
+            written += enhance_share(src, out_dir, args, cache, *share, video=src in videos)
         except DiracError as exc:
             failures += 1
             tqdm.write(f"dirac: error: {about(src, exc)}", file=sys.stderr)
@@ -89,7 +108,7 @@ def add_batch_parser(sub) -> None:
     from .cli import add_enhance_arguments
 
     p = sub.add_parser("batch", help="enhance many files or video frames; scales out with `accelerate launch`")
-    p.add_argument("inputs", nargs="+", help="files, directories or glob patterns (images or HEVC videos)")
+    p.add_argument("inputs", nargs="+", help="files, directories or glob patterns (images, or HEVC/VVC videos: every frame)")
     p.add_argument("-o", "--output", required=True, help="existing output directory")
     add_enhance_arguments(p, "shared by all frames, so texture does not flicker", seed_default=0)
     p.set_defaults(func=cmd_batch)

@@ -27,14 +27,15 @@ MAX_INPUT_BYTES = 1 << 30  # a still picture is read whole; the largest one allo
 MAX_THREADS = 1024
 
 
-def read_input(path: Path) -> bytes:
+def read_input(path: Path, video: bool = False) -> bytes:
+    """The bytes of ``path``, a regular file, at most MAX_INPUT_BYTES unless it is a ``video``."""
     if not path.exists():
         raise DiracError(f"{path}: no such file")
     if not path.is_file():
         raise DiracError(f"{path}: not a regular file")
     try:
         size = path.stat().st_size
-        if size > MAX_INPUT_BYTES:
+        if not video and size > MAX_INPUT_BYTES:
             raise DiracError(f"{path}: {size:,} bytes is too large: a picture file is read whole, up to {MAX_INPUT_BYTES:,} bytes")
         return path.read_bytes()
     except OSError as exc:
@@ -159,9 +160,9 @@ def base_decode(data: bytes, args) -> Tuple[str, base_codecs.Decoded]:
     return decoded.rate.family, decoded
 
 
-def decode_with_rate(src: Path, args) -> Tuple[str, base_codecs.Decoded, float]:
+def decode_with_rate(src: Path, args, video: bool = False) -> Tuple[str, base_codecs.Decoded, float]:
     """(family, base decode, rate): ``--rate`` if given, else the rate the file carries."""
-    family, decoded = base_decode(read_input(src), args)
+    family, decoded = base_decode(read_input(src, video), args)
     rate = args.rate if args.rate is not None else decoded.rate.value
     if rate is None:
         raise DiracError("the file does not say its rate; pass --rate")

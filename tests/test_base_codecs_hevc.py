@@ -156,6 +156,27 @@ def test_cut_short_raw_video_yields_the_whole_pictures_then_raises(smooth_rgb, c
         assert 1 <= len(got) <= 2 and all(np.array_equal(a, b) for a, b in zip(got, complete))
 
 
+def test_a_cut_short_picture_shown_before_the_last_is_caught():
+    """With B-frames the picture cut short (the last coded) is shown before the end: here the
+    fifth of six. FFmpeg conceals it silently; every picture must be checked, not only the last."""
+    noise = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    data = _video([np.roll(noise, 3 * i, axis=1) for i in range(6)], "hevc", bframes=3)
+    assert len(list(iter_frames(data))) == 6
+    got = []
+    with pytest.raises(CodecError, match="truncated"):
+        for frame in iter_frames(data[:-10]):
+            got.append(frame)
+    assert len(got) == 4
+
+
+def test_video_kind_is_told_by_content_not_name(smooth_rgb, tmp_path):
+    data = _video(_moving_frames(smooth_rgb, 3), "mp4")
+    (tmp_path / "mp4_named.265").write_bytes(data)
+    assert len(list(iter_frames(tmp_path / "mp4_named.265"))) == 3
+    with pytest.raises(CodecError, match="must be bytes or a path, got int"):
+        iter_frames(5)
+
+
 def test_container_without_hevc_is_rejected(codec, smooth_rgb):
     data = _video(_moving_frames(smooth_rgb, 2), "mp4", codec_name="mpeg4")
     assert not codec.sniff(data)

@@ -184,3 +184,16 @@ def test_real_encoder_round_trip(codec, smooth_rgb, psnr):
     decoded = codec.decode(codec.encode(smooth_rgb, qp=22))
     assert decoded.image.shape == smooth_rgb.shape and psnr(decoded.image, smooth_rgb) > 38
     assert decoded.rate.value == 22 + VVENC_INTRA_QP_OFFSET
+
+
+def test_every_picture_of_a_multi_picture_stream_is_read(kodak, tmp_path):
+    """Two coded pictures in one stream are two frames (dirac batch enhances both)."""
+    from base_codecs.vvc import iter_frames
+
+    manifest, root, _ = kodak
+    parts = [(root / _entry(manifest, "kodim01.png", qp)["bitstream"]).read_bytes() for qp in (27, 42)]
+    (tmp_path / "two.266").write_bytes(parts[0] + parts[1])
+    frames = list(iter_frames(tmp_path / "two.266"))
+    assert len(frames) == 2 and all(np.array_equal(f, get_codec("vvc").decode(p).image) for f, p in zip(frames, parts))
+    with pytest.raises(CodecError, match="not a VVC Annex-B stream"):
+        list(iter_frames(b"\xff\xd8\xff" + bytes(100)))

@@ -47,15 +47,31 @@ def test_batch_enhances_every_video_frame_with_shared_noise(tmp_path, smooth_rgb
     assert len(list(out.iterdir())) == 3
 
 
-def test_still_named_like_a_video_frame_is_refused_before_any_work(tmp_path, jpeg_dir, tiny_weights, capsys):
-    (tmp_path / "clip.265").write_bytes(b"unread")
+@pytest.mark.parametrize("name, container", [("clip.265", "hevc"), ("clip.mov", "mp4"), ("clip.bin", "hevc")])
+def test_still_named_like_a_video_frame_is_refused_before_any_work(tmp_path, jpeg_dir, tiny_weights, smooth_rgb, capsys,
+                                                                  name, container):
+    """A video is told by its content, whatever its name."""
+    (tmp_path / name).write_bytes(encode_video([smooth_rgb] * 2, container))
     still = tmp_path / "clip_000001.jpg"
     still.write_bytes((jpeg_dir / "im0.jpg").read_bytes())
     out = tmp_path / "out"
     out.mkdir()
-    assert main(["batch", str(tmp_path / "clip.265"), str(still), "-o", str(out), "--weights", str(tiny_weights)]) == 2
+    assert main(["batch", str(tmp_path / name), str(still), "-o", str(out), "--weights", str(tiny_weights)]) == 2
     err = capsys.readouterr().err
-    assert f"{still} and the frames of {tmp_path / 'clip.265'} would both write clip_000001.png" in err
+    assert f"{still} and the frames of {tmp_path / name} would both write clip_000001.png" in err
+    assert not any(out.iterdir())
+
+
+def test_a_video_that_fails_part_way_takes_back_its_frames(tmp_path, smooth_rgb, capsys):
+    weights = tmp_path / "hevc_weights"
+    make_tiny_enhancer("hevc", stats_rates=(22.0, 37.0, 47.0)).pipeline.save_pretrained(weights)
+    data = encode_video([np.roll(smooth_rgb, 5 * i, axis=1) for i in range(3)], "hevc")
+    (tmp_path / "cut.265").write_bytes(data[:-300])  # the first pictures whole, the last cut short
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["batch", str(tmp_path / "cut.265"), "-o", str(out), "--weights", str(weights)]) == 2
+    captured = capsys.readouterr()
+    assert "truncated" in captured.err and "wrote 0 images, 1 failures" in captured.out
     assert not any(out.iterdir())
 
 
