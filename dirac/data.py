@@ -29,6 +29,25 @@ def find_images(dirs: Sequence[str | Path]) -> List[Path]:
     return sorted(paths)
 
 
+def check_coded_on_the_fly(codec: str) -> None:
+    """Training from plain images codes them on the fly: only codecs with an encoder here can."""
+    if codec not in DEGRADATIONS:
+        raise DiracError(f"{codec} cannot be coded on the fly (only {', '.join(DEGRADATIONS)} can); "
+                         + ("give pre-coded bitstreams as --data and their originals as --sources" if codec == "vvc"
+                            else f"dirac cannot train {codec}"))
+
+
+def load_images(paths: Sequence[Path], patch: int) -> List[np.ndarray]:
+    """Every image of ``paths``, once none is smaller than ``patch`` (validation crops too are cut
+    on the block grid): a too-small file is named, not met later as an empty crop."""
+    loaded = [load_image(p) for p in paths]
+    small = [p for p, im in zip(paths, loaded) if min(im.shape[:2]) < patch]
+    if small:
+        raise DiracError(f"{len(small)} training images are smaller than the {patch}px patch (e.g. {small[0]}); "
+                         "remove them or pass a smaller --patch")
+    return loaded
+
+
 def load_image(path: Path) -> np.ndarray:
     """HxW (grey sources) or HxWx3 uint8, by the rules every other image input follows
     (``base_codecs.images``: 16-bit keeps the top 8 bits, alpha composited onto white)."""
@@ -75,10 +94,7 @@ class PatchSampler:
     """
 
     def __init__(self, images: List[np.ndarray], codec: str, patch: int, seed: int = 0):
-        if codec not in DEGRADATIONS:
-            raise DiracError(f"{codec} cannot be coded on the fly (only {', '.join(DEGRADATIONS)} can); "
-                             + ("give pre-coded bitstreams as --data and their originals as --sources" if codec == "vvc"
-                                else f"dirac cannot train {codec}"))
+        check_coded_on_the_fly(codec)
         small = [im.shape for im in images if min(im.shape[:2]) < patch]
         if small:
             raise DiracError(f"{len(small)} training images are smaller than the {patch}px patch")
@@ -174,11 +190,16 @@ def _manifest_entries(manifest: Path) -> List[Tuple[str, str, Tuple[int, int, in
 
     try:
         entries = json.loads(manifest.read_text())
-        return [(e["source"], e["bitstream"], tuple(int(v) for v in e["crop"])) for e in entries]
     except (OSError, ValueError) as e:
         raise DiracError(f"{manifest}: unreadable ({e})") from None
-    except (KeyError, TypeError) as e:
-        raise DiracError(f"{manifest}: not a list of entries with source, bitstream and crop (x0, y0, w, h): {e!r}") from None
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    for i, e in enumerate(entries if isinstance(entries, list) else [None]):
+        crop = e.get("crop") if isinstance(e, dict) else None
+        if not (isinstance(e, dict) and isinstance(e.get("source"), str) and isinstance(e.get("bitstream"), str)
+                and isinstance(crop, list) and len(crop) == 4 and all(whole(v) and v >= 0 for v in crop) and min(crop[2:]) > 0):
+            raise DiracError(f"{manifest}: entry {i} is not {{source: name, bitstream: path, crop: [x0, y0, w, h]}} "
+                             f"(whole numbers, a non-empty box): {e!r}"[:300])
+    return [(e["source"], e["bitstream"], tuple(e["crop"])) for e in entries]
 
 
 def load_coded_pairs(manifest_dirs: Sequence[str | Path], source_dirs: Sequence[str | Path], codec: str) -> Dict[str, List[Pair]]:
@@ -199,10 +220,13 @@ def load_coded_pairs(manifest_dirs: Sequence[str | Path], source_dirs: Sequence[
                 data = (manifest.parent / bitstream).read_bytes()
             except OSError as e:
                 raise DiracError(f"{manifest}: cannot read {bitstream} ({e.strerror or e})") from None
-            family = base_codecs.sniff(data)
-            if family != codec:
+            try:
+                family = base_codecs.sniff(data)
+                decoded = base_codecs.get_codec(family).decode(data) if family == codec else None
+            except DiracError as e:
+                raise DiracError(f"{manifest}: {bitstream}: {e}") from None
+            if decoded is None:
                 raise DiracError(f"{manifest}: {bitstream} is {family}, not {codec}; pass --codec {family}")
-            decoded = base_codecs.get_codec(family).decode(data)
             if decoded.image.shape != original.shape or decoded.rate.value is None:
                 raise DiracError(f"{manifest}: {bitstream} does not match its source crop or has no rate")
             pairs.setdefault(source, []).append((original, decoded.image, float(decoded.rate.value)))

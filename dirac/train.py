@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from base_codecs import DiracError
 
-from .data import PairSampler, PatchSampler, find_images, load_coded_pairs, load_image
+from .data import PairSampler, PatchSampler, check_coded_on_the_fly, find_images, load_coded_pairs, load_images
 from .model import ResidualDenoiser
 from .pipeline import DiracPipeline
 from .rates import interpolate_stat, normalise_rate
@@ -70,9 +70,10 @@ def make_samplers(cfg: TrainConfig, seed: int):
         train, val = split_validation(sorted(pairs))
         flat = lambda names: [p for n in names for p in pairs[n]]  # noqa: E731
         return PairSampler(flat(train), cfg.patch, seed), PairSampler(flat(val), 1).fixed_crops()
+    check_coded_on_the_fly(cfg.codec)
     train, val = split_validation(find_images(cfg.data))
-    sampler = PatchSampler([load_image(p) for p in train], cfg.codec, cfg.patch, seed)
-    return sampler, PatchSampler([load_image(p) for p in val], cfg.codec, 1, seed=1234).fixed_crops()
+    sampler = PatchSampler(load_images(train, cfg.patch), cfg.codec, cfg.patch, seed)
+    return sampler, PatchSampler(load_images(val, cfg.patch), cfg.codec, 1, seed=1234).fixed_crops()
 
 
 def to_tensor(batch: np.ndarray, device) -> torch.Tensor:

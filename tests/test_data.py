@@ -84,8 +84,12 @@ def test_coded_pairs_from_vvc_manifest(shared_dir, tmp_path):
 @pytest.mark.parametrize("manifest, message", [
     ('[{"source": "a.png", "bitstream": "a.jpg", "crop": [0, 0, 192, 160]}]', "a.jpg is jpeg, not vvc; pass --codec jpeg"),
     ('[{"source": "a.png", "bitstream": "gone.266", "crop": [0, 0, 192, 160]}]', "cannot read gone.266"),
-    ('[{"source": "a.png", "bitstream": "a.jpg"}]', "not a list of entries with source, bitstream and crop"),
-    ('{"source": "a.png"}', "not a list of entries"),
+    ('[{"source": "a.png", "bitstream": "a.jpg"}]', "entry 0 is not {source: name, bitstream: path, crop: [x0, y0, w, h]}"),
+    ('[{"source": "a.png", "bitstream": "a.jpg", "crop": [0, 0, 192]}]', "entry 0 is not"),
+    ('[{"source": "a.png", "bitstream": 5, "crop": [0, 0, 192, 160]}]', "entry 0 is not"),
+    ('[{"source": "a.png", "bitstream": "a.jpg", "crop": [0, 0, 0, 160]}]', "a non-empty box"),
+    ('{"source": "a.png"}', "entry 0 is not"),
+    ('[{"source": "a.png", "bitstream": "bad.266", "crop": [0, 0, 192, 160]}]', "bad.266: "),
     ('[{"source": "a.png", ', "unreadable"),
 ])
 def test_bad_manifests_are_one_line_errors(tmp_path, images, manifest, message):
@@ -95,6 +99,7 @@ def test_bad_manifests_are_one_line_errors(tmp_path, images, manifest, message):
     Image.fromarray(images[0]).save(tmp_path / "src" / "a.png")
     (tmp_path / "coded").mkdir()
     (tmp_path / "coded" / "a.jpg").write_bytes(base_codecs.get_codec("jpeg").encode(images[0], quality=20))
+    (tmp_path / "coded" / "bad.266").write_bytes(b"\x00\x00\x01\x00\x79" + bytes(range(256)))  # a VVC start, then garbage
     (tmp_path / "coded" / "manifest.json").write_text(manifest)
     with pytest.raises(DiracError, match="manifest.json: ") as caught:
         load_coded_pairs([tmp_path / "coded"], [tmp_path / "src"], "vvc")

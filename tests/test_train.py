@@ -189,6 +189,13 @@ def test_codec_of_a_run_without_saved_config_comes_from_its_weights(tmp_path, ti
         continued_config(str(tmp_path), data=["d"], codec="hevc")
 
 
+def test_a_too_small_image_is_named_wherever_it_falls(tmp_path):
+    make_images(tmp_path / "data", count=3)
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(tmp_path / "data" / "a_small.png")  # sorts into validation
+    with pytest.raises(DiracError, match="1 training images are smaller than the 32px patch \\(e.g. .*a_small.png\\)"):
+        Trainer(TrainConfig(data=[str(tmp_path / "data")], out=str(tmp_path / "w"), steps=2, batch=2, patch=32, model=TINY_MODEL))
+
+
 def test_one_training_image_is_a_clear_error(tmp_path):
     make_images(tmp_path / "data", count=1)
     with pytest.raises(DiracError, match="at least 2 images"):
@@ -241,9 +248,12 @@ def test_a_damaged_run_folder_is_a_one_line_error(tmp_path, tiny_enhancer, damag
     assert "\n" not in str(caught.value)
 
 
-def test_training_data_must_be_folders_and_vvc_needs_its_sources(tmp_path):
+def test_training_data_must_be_folders_and_vvc_needs_its_sources(tmp_path, shared_dir):
     make_images(tmp_path / "data", count=2)
     image = next((tmp_path / "data").iterdir())
+    bitstreams = shared_dir / "datasets" / "vvc" / "train" / "cbsd68"  # pre-coded, but no --sources given
+    with pytest.raises(DiracError, match="give pre-coded bitstreams as --data and their originals as --sources"):
+        Trainer(TrainConfig(codec="vvc", data=[str(bitstreams)], out=str(tmp_path / "w"), steps=2, model=TINY_MODEL))
     with pytest.raises(DiracError, match="is a file, not a directory of images"):
         Trainer(TrainConfig(data=[str(image)], out=str(tmp_path / "w"), steps=2, model=TINY_MODEL))
     with pytest.raises(DiracError, match="give pre-coded bitstreams as --data and their originals as --sources"):
