@@ -6,6 +6,7 @@ the way Pillow plugins do; callers only ever use :func:`get_codec`.
 from __future__ import annotations
 
 import abc
+import inspect
 import io
 import os
 import warnings
@@ -182,10 +183,14 @@ def register(name: str, factory: Callable[[], BaseCodec]) -> None:
 
 def get_codec(name: str, **kwargs) -> BaseCodec:
     """The adapter registered under ``name`` (``jpeg``, ``hevc``, ``vvc``, ``neural``)."""
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise CodecError(f"unknown codec {name!r}; known codecs: {', '.join(sorted(_REGISTRY))}")
+    factory = _REGISTRY[name]
     try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise CodecError(f"unknown codec {name!r}; known codecs: {', '.join(sorted(_REGISTRY))}") from None
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError:
+        raise CodecError(f"the {name} codec takes no option(s) {', '.join(sorted(kwargs))} "
+                         f"(it takes: {', '.join(inspect.signature(factory).parameters) or 'none'})") from None
     return factory(**kwargs)
 
 
@@ -196,6 +201,13 @@ def available() -> Dict[str, Dict[str, bool]]:
         codec = _REGISTRY[name]()
         result[name] = {"encode": codec.can_encode(), "decode": codec.can_decode()}
     return result
+
+
+def check_setting(what: str, value, low: int, high: int) -> int:
+    """An encoder's rate setting as an int in ``low..high``; bools and fractions are refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise CodecError(f"{what} must be an integer in {low}..{high}, got {value!r}")
+    return int(value)
 
 
 def as_bytes(data, what: str = "input") -> bytes:

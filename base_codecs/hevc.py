@@ -7,7 +7,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, as_bytes, as_uint8_array, register
+from .core import BaseCodec, CodecError, Decoded, ImageLike, as_bytes, as_uint8_array, check_setting, register
 from .video import Source, annexb_nal_header, av_target, decode_still, fill_frame, is_container, rgb_to_ycbcr, source_head
 from .video import iter_frames as _iter_frames
 
@@ -76,8 +76,7 @@ class HevcCodec(BaseCodec):
         import av
 
         pixels = as_uint8_array(image)
-        if not isinstance(qp, (int, np.integer)) or not 0 <= qp <= 51:
-            raise CodecError(f"HEVC qp must be an integer in 0..51, got {qp!r}")
+        qp = check_setting("HEVC qp", qp, 0, 51)
         if not self.can_encode():
             raise CodecError("HEVC encoding needs FFmpeg with libx265, which this PyAV build lacks")
         height, width = pixels.shape[:2]

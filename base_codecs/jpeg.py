@@ -11,7 +11,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_bytes, as_uint8_array, open_with_pillow, register, upright
+from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_bytes, as_uint8_array, check_setting, open_with_pillow, register, upright
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
@@ -82,8 +82,7 @@ class JpegCodec(BaseCodec):
 
     def encode(self, image: ImageLike, quality: int = 75, subsampling: str = "4:2:0") -> bytes:
         pixels = as_uint8_array(image)
-        if not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
-            raise CodecError(f"JPEG quality must be an integer in 1..100, got {quality!r}")
+        quality = check_setting("JPEG quality", quality, 1, 100)
         if subsampling not in SUBSAMPLING:
             raise CodecError(f"JPEG subsampling must be one of {sorted(SUBSAMPLING)}, got {subsampling!r}")
         if max(pixels.shape[:2]) > 65500:

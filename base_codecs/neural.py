@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_bytes, as_uint8_array, check_size, register
+from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_bytes, as_uint8_array, check_setting, check_size, register
 
 MAGIC = b"DNC1"
 STRIDE = 64  # total downsampling of the hyperprior models; images are padded to a multiple
@@ -211,8 +211,8 @@ class NeuralCodec(BaseCodec):
         import torch.nn.functional as F
 
         pixels = as_uint8_array(image)
-        if quality is not None and (not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 255):
-            raise CodecError(f"neural quality must be an integer index in 1..255, got {quality!r}")
+        if quality is not None:
+            quality = check_setting("neural quality index", quality, 1, 255)
         if self._fixed is not None:
             model_id = self._fixed[1]
             if quality is not None and quality != self._fixed[2]:

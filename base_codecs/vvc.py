@@ -11,7 +11,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, as_bytes, as_uint8_array, register
+from .core import BaseCodec, CodecError, Decoded, ImageLike, as_bytes, as_uint8_array, check_setting, register
 from .video import Source, annexb_nal_header, decode_still, rgb_to_ycbcr, source_head
 from .video import iter_frames as _iter_frames
 
@@ -76,8 +76,7 @@ class VvcCodec(BaseCodec):
         """Note that vvenc codes an all-intra picture 3 below ``--qp`` (its IntraQPOffset), so
         ``decode`` reports the coded slice QP as ``qp - 3``."""
         pixels = as_uint8_array(image)
-        if not isinstance(qp, (int, np.integer)) or not 0 <= qp <= 63:
-            raise CodecError(f"VVC qp must be an integer in 0..63, got {qp!r}")
+        qp = check_setting("VVC qp", qp, 0, 63)
         height, width = pixels.shape[:2]
         if height % 2 or width % 2:  # the only layout written here is 4:2:0
             raise CodecError(f"VVC coding (4:2:0) needs even dimensions, the image is {width}x{height}: crop it")

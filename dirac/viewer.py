@@ -204,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path = urlsplit(self.path).path
         session = self.server.session
-        match = re.fullmatch(r"/stop/(\d+)\.png", path)
+        match = re.fullmatch(r"/stop/(\d{1,6})\.png", path)  # a longer index is no stop (and int() would refuse it)
         if path == "/":
             self._send(200, PAGE.read_bytes(), "text/html; charset=utf-8", {"Content-Security-Policy": PAGE_POLICY})
         elif path == "/api/status":
@@ -224,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
         """``/api/want/<i>``: the user is looking at stop i, so compute it next."""
         if not self._host_ok():
             return
-        match = re.fullmatch(r"/api/want/(\d+)", urlsplit(self.path).path)
+        match = re.fullmatch(r"/api/want/(\d{1,6})", urlsplit(self.path).path)
         if match and int(match.group(1)) < len(self.server.session.stops):
             self.server.session.prioritise(int(match.group(1)))
             self._send(204, b"", "text/plain")

@@ -118,7 +118,7 @@ def test_streams_need_the_weights_that_made_them(codec, smooth_rgb):
         other_weights.decode(data)
     with pytest.raises(CodecError, match="holds one model"):
         codec.encode(smooth_rgb, quality=5)
-    with pytest.raises(CodecError, match="integer index"):
+    with pytest.raises(CodecError, match="quality index must be an integer"):
         codec.encode(smooth_rgb, quality=2.5)
 
 

@@ -5,6 +5,7 @@ import shutil
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 import base_codecs
 from base_codecs import CodecError, available, get_codec, sniff
@@ -108,3 +109,30 @@ def test_nal_headers_tell_hevc_from_vvc(header, family):
 def test_sniff_rejects_other_data(data, message):
     with pytest.raises(CodecError, match=message):
         sniff(data)
+
+
+@pytest.mark.parametrize("name, setting, low, high", [("jpeg", "quality", 1, 100), ("hevc", "qp", 0, 51), ("vvc", "qp", 0, 63)])
+def test_rate_settings_are_integers_in_range(name, setting, low, high):
+    """Bools, fractions, strings and out-of-range values are refused before any encoder runs."""
+    image = np.zeros((16, 16, 3), np.uint8)
+    for bad in (True, 1.5, "10", low - 1, high + 1):
+        with pytest.raises(CodecError, match=f"{setting} must be an integer in {low}..{high}"):
+            get_codec(name).encode(image, **{setting: bad})
+
+
+def test_codec_names_and_options_are_checked():
+    with pytest.raises(CodecError, match=r"unknown codec \[.jpeg.\]"):
+        get_codec(["jpeg"])
+    with pytest.raises(CodecError, match=r"the jpeg codec takes no option\(s\) quality"):
+        get_codec("jpeg", quality=3)
+
+
+def test_decode_input_takes_an_image_file_with_a_sound_rate_and_codec():
+    png = io.BytesIO()
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(png, format="PNG")
+    decoded = base_codecs.decode_input(png.getvalue(), "hevc", 30)
+    assert decoded.rate == base_codecs.RateInfo("hevc", 30.0) and decoded.image.shape == (8, 8)
+    for options, message in [({"rate": "abc"}, "must be a finite number"), ({"rate": float("nan")}, "must be a finite number"),
+                             ({"rate": True}, "must be a finite number"), ({"codec": "bogus", "rate": 3}, "unknown codec 'bogus'")]:
+        with pytest.raises(CodecError, match=message):
+            base_codecs.decode_input(png.getvalue(), **options)

@@ -121,7 +121,7 @@ def test_http_endpoints(served, textured_rgb, psnr):
     code, headers, page = get(server.url)
     assert code == 200 and "default-src 'self'" in headers["Content-Security-Policy"]
     assert b"http://" not in page and b"https://" not in page  # nothing from the network
-    for path, expected in [("stop/4.png", 404), ("nothing", 404)]:
+    for path, expected in [("stop/4.png", 404), ("nothing", 404), ("stop/" + "9" * 5000 + ".png", 404)]:
         with pytest.raises(urllib.error.HTTPError) as err:
             get(server.url + path)
         assert err.value.code == expected
