@@ -83,7 +83,7 @@ class JpegCodec(BaseCodec):
     def encode(self, image: ImageLike, quality: int = 75, subsampling: str = "4:2:0") -> bytes:
         pixels = as_uint8_array(image)
         quality = check_setting("JPEG quality", quality, 1, 100)
-        if subsampling not in SUBSAMPLING:
+        if not isinstance(subsampling, str) or subsampling not in SUBSAMPLING:
             raise CodecError(f"JPEG subsampling must be one of {sorted(SUBSAMPLING)}, got {subsampling!r}")
         if max(pixels.shape[:2]) > 65500:
             raise CodecError(f"image {pixels.shape[1]}x{pixels.shape[0]} exceeds JPEG's 65500 px limit")

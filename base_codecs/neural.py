@@ -96,7 +96,7 @@ def _load_checkpoint(path: str, model: Optional[str]) -> Tuple[object, str, Opti
     if isinstance(state, dict) and "state_dict" in state:
         model, quality = state.get("architecture", model), state.get("quality")
         state = state["state_dict"]
-    if model not in model_architectures:
+    if not isinstance(model, str) or model not in model_architectures:
         raise CodecError(
             f"checkpoint {path!r}: architecture {model!r} is not a CompressAI model "
             f"({', '.join(sorted(model_architectures))}); store it as 'architecture' or pass model="
@@ -163,6 +163,15 @@ class NeuralCodec(BaseCodec):
     ):
         if checkpoint is not None and net is not None:
             raise CodecError("pass either checkpoint= or net=, not both")
+        if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+            raise CodecError(f"checkpoint= must be a path, got {type(checkpoint).__name__}")
+        if net is not None and not all(callable(getattr(net, m, None)) for m in ("compress", "decompress", "state_dict")):
+            raise CodecError(f"net= must be a CompressAI model (with compress and decompress), got {type(net).__name__}")
+        for what, text in (("model", model), ("metric", metric)):
+            if text is not None and not (isinstance(text, str) and text.isascii() and 0 < len(text) < 128):
+                raise CodecError(f"{what}= must be a short ASCII name (it is written into every stream), got {text!r:.60}")
+        if quality is not None:
+            quality = check_setting("neural quality index", quality, 1, 255)
         self.metric = metric
         self._nets: Dict[Tuple[str, int], object] = {}
         self._fixed = None  # (net, model id, quality) when the codec holds one model

@@ -157,10 +157,10 @@ def rgb_to_ycbcr(pixels: np.ndarray, subsampling: str = "4:2:0") -> List[np.ndar
 
     4:2:0 chroma is the mean of each 2x2 block (centre-sited); dimensions must then be even.
     """
+    if not isinstance(subsampling, str) or subsampling not in ("4:2:0", "4:4:4"):  # refused for grey too: a typo is a typo
+        raise CodecError(f"chroma subsampling must be '4:2:0' or '4:4:4', got {subsampling!r}")
     if pixels.ndim == 2:
         return [pixels]
-    if subsampling not in ("4:2:0", "4:4:4"):
-        raise CodecError(f"chroma subsampling must be '4:2:0' or '4:4:4', got {subsampling!r}")
     height, width = pixels.shape[:2]
     if subsampling == "4:2:0" and (height % 2 or width % 2):
         raise CodecError(

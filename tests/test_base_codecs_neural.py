@@ -180,3 +180,16 @@ def test_bad_input_raises_codec_error(codec, smooth_rgb):
     for bad, message in cases:
         with pytest.raises(CodecError, match=message):
             codec.decode(bad)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"quality": 0}, "quality index must be an integer in 1..255, got 0"),
+    ({"quality": True}, "quality index must be an integer"),
+    ({"model": "x" * 300}, "model= must be a short ASCII name"),
+    ({"metric": 5}, "metric= must be a short ASCII name"),
+    ({"net": object()}, "net= must be a CompressAI model"),
+    ({"checkpoint": 3}, "checkpoint= must be a path, got int"),
+])
+def test_codec_options_are_checked_when_made(options, message):
+    with pytest.raises(CodecError, match=message):
+        NeuralCodec(**options)

@@ -120,6 +120,14 @@ def test_rate_settings_are_integers_in_range(name, setting, low, high):
             get_codec(name).encode(image, **{setting: bad})
 
 
+@pytest.mark.parametrize("name", ["jpeg", "hevc"])
+def test_bad_subsampling_is_refused_for_grey_and_colour(name):
+    for image in (np.zeros((16, 16), np.uint8), np.zeros((16, 16, 3), np.uint8)):
+        for bad in ("4:1:1x", ["4:2:0"]):
+            with pytest.raises(CodecError, match="subsampling must be"):
+                get_codec(name).encode(image, subsampling=bad)
+
+
 def test_codec_names_and_options_are_checked():
     with pytest.raises(CodecError, match=r"unknown codec \[.jpeg.\]"):
         get_codec(["jpeg"])
