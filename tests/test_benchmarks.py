@@ -410,14 +410,17 @@ def test_bad_speed_options_are_usage_errors_before_measuring(tmp_path, monkeypat
     assert exc.value.code == 2 and f"{option}" in err.splitlines()[-1], err
 
 
-def test_speed_big_case_must_leave_an_image(tmp_path):
+def test_speed_big_case_must_leave_an_image(tmp_path, capsys):
     from benchmarks import speed
 
     image = str(_png(tmp_path / "t.png", 64, 48))
     assert speed.parse_args(["--image", image, "--big-megapixels", "0.001"]).big_megapixels == 0.001
     assert speed.parse_args(["--image", image, "--big-megapixels", "0"]).big_megapixels == 0
-    with pytest.raises(SystemExit):
-        speed.parse_args(["--image", str(tmp_path)])  # not an image
+    (tmp_path / "notes.png").write_text("not a picture")
+    for wrong, message in [(tmp_path / "notes.png", "cannot read test image"), (tmp_path / "gone.png", "not found")]:
+        with pytest.raises(SystemExit):
+            speed.parse_args(["--image", str(wrong)])
+        assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("option, value", [("--step", "-4"), ("--frames", "1"), ("--frames", "x"), ("--steps", "0"),
