@@ -14,6 +14,21 @@ def _scalar(value):
     return value.item() if getattr(value, "ndim", None) == 0 and hasattr(value, "item") else value
 
 
+def check_device(device, what: str = "device", error: type = DiracError) -> str:
+    """``device`` once torch can name it and this machine can use it (a one-element tensor is put
+    there, so a bad name fails before any model is built), else ``error`` saying why."""
+    import torch
+
+    if not isinstance(device, (str, torch.device)):
+        raise error(f"{what} must be a name such as 'cpu' or 'cuda:0', got {device!r}")
+    try:
+        torch.zeros(1, device=torch.device(device)).cpu()
+    except (RuntimeError, NotImplementedError, AssertionError, ImportError, TypeError, ValueError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
+        raise error(f"{what} {str(device)!r} is not usable here: {reason}") from None
+    return str(device)
+
+
 def number(name: str, value) -> float:
     """``value`` as a float, or a DiracError saying ``name`` must be a number."""
     value = _scalar(value)

@@ -218,7 +218,7 @@ def cmd_enhance(args) -> None:
         if not 1 <= args.threads <= MAX_THREADS:
             raise DiracError(f"--threads must be in 1..{MAX_THREADS}, got {args.threads}")
         torch.set_num_threads(args.threads)
-    from .enhancer import check_device
+    from .arguments import check_device
 
     check_device(args.device, "--device")
     check_dial(args)

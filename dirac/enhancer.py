@@ -14,6 +14,7 @@ from PIL import Image
 import base_codecs
 from base_codecs import DiracError
 
+from .arguments import check_device
 from .model import ResidualDenoiser
 from .pipeline import DiracPipeline
 from .sampler import check_seed
@@ -90,16 +91,6 @@ def check_config(pipeline: DiracPipeline, path: Path) -> None:
                          "timesteps or is not a valid one (signal levels falling within 0..1)")
 
 
-def check_device(device: Union[str, torch.device], what: str = "device") -> torch.device:
-    """``device`` once torch can name it and this machine can use it, else a DiracError."""
-    try:
-        torch.zeros(1, device=torch.device(device)).cpu()
-        return torch.device(device)
-    except (RuntimeError, NotImplementedError, AssertionError, ImportError, TypeError, ValueError) as exc:
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise DiracError(f"{what} {device} is not usable here: {reason}") from None
-
-
 class Enhancer:
     """Enhances base-codec decodes with a trained residual diffusion model.
 
@@ -107,7 +98,7 @@ class Enhancer:
     """
 
     def __init__(self, pipeline: DiracPipeline, device: Union[str, torch.device] = "cpu"):
-        self.device = check_device(device)
+        self.device = torch.device(check_device(device))
         self.pipeline = pipeline.to(self.device)
         self.pipeline.model.eval().to(memory_format=torch.channels_last)
         self.pipeline.set_progress_bar_config(disable=True)

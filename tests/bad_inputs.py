@@ -467,7 +467,7 @@ CASES: List[Case] = [
     usage("tile-not-multiple", "tile must be a multiple of 16", "--tile", "40"),
     usage("threads-zero", "--threads must be in 1..1024", "--threads", "0"),
     usage("threads-huge", "--threads must be in 1..1024", "--threads", "100000"),
-    usage("device-unknown", "--device warp-drive is not usable", "--device", "warp-drive"),
+    usage("device-unknown", "--device 'warp-drive' is not usable", "--device", "warp-drive"),
     usage("codec-mismatch", "the file is jpeg", "--codec", "vvc"),
     usage("unknown-option", "unrecognized arguments", "--sharpen"),
 ]

@@ -162,7 +162,7 @@ def test_a_truncated_pil_image_is_a_project_error(enhancer, tmp_path):
 
 
 def test_an_unusable_device_is_a_project_error():
-    with pytest.raises(DiracError, match="device warp is not usable here"):
+    with pytest.raises(DiracError, match="device 'warp' is not usable here"):
         Enhancer.from_pretrained(device="warp")
 
 

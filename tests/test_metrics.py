@@ -163,3 +163,125 @@ def test_fid256_needs_crops():
     meter.update(np.zeros((200, 300, 3), np.uint8), [np.zeros((255, 255, 3), np.uint8)])
     with pytest.raises(MetricError, match="256 px"):
         meter.compute()
+
+
+# Bad inputs are MetricErrors naming the problem; these checks run before any weights are loaded.
+
+@pytest.mark.parametrize("net, side, shape", [("alex", 31, (30, 30)), ("alex", 31, (1, 256)), ("alex", 31, (256, 30)),
+                                              ("vgg", 16, (15, 15)), ("vgg", 16, (64, 1))])
+def test_lpips_names_the_minimum_side_of_its_net(net, side, shape):
+    small = np.zeros(shape + (3,), np.uint8)
+    with pytest.raises(MetricError, match=f"net='{net}' needs both sides >= {side} px, got {shape[1]}x{shape[0]}"):
+        metrics.lpips(small, small, net=net, device="cpu")
+
+
+@pytest.mark.parametrize("net", [["alex"], "squeeze", None])
+def test_lpips_refuses_unknown_nets(net):
+    image = np.zeros((64, 64, 3), np.uint8)
+    with pytest.raises(MetricError, match=r"net must be one of \['alex', 'vgg'\]"):
+        metrics.lpips(image, image, net=net)
+
+
+def _unusable_devices():
+    import torch
+
+    cuda = [] if torch.cuda.is_available() else ["cuda"]
+    return ["tpu", "foo", "", "meta", "cuda:99", *cuda]
+
+
+@pytest.mark.parametrize("device", _unusable_devices())
+def test_network_metrics_refuse_unusable_devices(device):
+    image = np.zeros((64, 64, 3), np.uint8)
+    for call in (lambda: metrics.lpips(image, image, device=device), lambda: metrics.dists(image, image, device=device),
+                 lambda: metrics.inception_features([image], device=device), lambda: metrics.FIDKID(device=device)):
+        with pytest.raises(MetricError, match=f"device '{device}' is not usable here: ."):
+            call()
+    with pytest.raises(MetricError, match="device must be a name"):
+        metrics.dists(image, image, device=0)
+
+
+@pytest.mark.parametrize("crop_border", [-5, 2.5, "4", True, None])
+def test_niqe_crop_border_is_a_non_negative_integer(crop_border):
+    with pytest.raises(MetricError, match=f"crop_border must be an integer >= 0, got {crop_border!r}"):
+        metrics.niqe(np.zeros((192, 192, 3), np.uint8), crop_border=crop_border)
+
+
+def test_niqe_names_the_size_left_after_cropping():
+    with pytest.raises(MetricError, match=r"got 72x72 px \(192x192 less crop_border=60 a side\)"):
+        metrics.niqe(np.zeros((192, 192, 3), np.uint8), crop_border=np.int64(60))
+    with pytest.raises(MetricError, match="got 0x0 px"):
+        metrics.niqe(np.zeros((192, 192), np.uint8), crop_border=100)
+
+
+@pytest.mark.parametrize("size", [0, 1, -1, 1.5, "256", None])
+def test_patches_256_size_is_an_integer_of_at_least_2(size):
+    with pytest.raises(MetricError, match=f"patch size must be an integer >= 2, got {size!r}"):
+        metrics.patches_256(np.zeros((512, 512, 3), np.uint8), size=size)
+    assert len(metrics.patches_256(np.zeros((8, 8, 3), np.uint8), size=np.int64(4))) == 4 + 1
+
+
+@pytest.fixture
+def mean_colour_inception(monkeypatch):
+    """Inception replaced by the mean of each 299x299 input channel: 3-d features, instantly."""
+    from dirac.metrics import fid
+
+    monkeypatch.setattr(fid, "_inception", lambda device: lambda x: x.mean(dim=(2, 3)))
+
+
+def test_inception_features_takes_one_image_as_one_image(mean_colour_inception):
+    ref, jpeg = fixture_pair()
+    one = metrics.inception_features(ref, device="cpu")
+    assert one.shape == (1, 3)
+    assert np.array_equal(one, metrics.inception_features([ref], device="cpu"))
+    assert np.array_equal(metrics.inception_features(np.stack([ref, jpeg]), device="cpu")[:1], one)
+    assert metrics.inception_features(Image.fromarray(ref), device="cpu").shape == (1, 3)
+    assert metrics.inception_features(ref[:, :, 0], device="cpu").shape == (1, 3)
+    with pytest.raises(MetricError, match="an image or an iterable of images, got int"):
+        metrics.inception_features(5)
+    with pytest.raises(MetricError, match="batch_size must be an integer >= 1, got 0"):
+        metrics.inception_features([ref], batch_size=0)
+
+
+def test_fidkid_update_keeps_neither_set_when_one_is_bad(mean_colour_inception):
+    ref, jpeg = fixture_pair()
+    meter = metrics.FIDKID(patches=False, device="cpu")
+    with pytest.raises(MetricError, match="uint8"):
+        meter.update([ref, jpeg], [jpeg, ref.astype(np.float32)])
+    with pytest.raises(MetricError, match="HxWx3"):
+        meter.update([ref, jpeg], [jpeg, ref[:, :, :2]])
+    assert meter.real_features == [] and meter.fake_features == []
+    meter.update([ref, jpeg], [jpeg, ref])
+    result = meter.compute()
+    assert (result["n_real"], result["n_fake"]) == (2, 2)
+    assert result["fid"] == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("x, y, message", [
+    (np.zeros((5, 4)), np.zeros((6, 3)), "feature sets differ in dimension: 4 vs 3"),
+    (np.zeros(5), np.zeros(5), r"features must be NxD arrays \(one row per image\), got shapes \(5,\) and \(5,\)"),
+    (np.zeros((5, 0)), np.zeros((5, 0)), "features must be NxD arrays"),
+    (np.full((5, 4), np.nan), np.zeros((6, 4)), "features contain NaN or infinity"),
+    (np.zeros((5, 4)), np.full((6, 4), np.inf), "features contain NaN or infinity"),
+    ([["a", "b"]] * 3, np.zeros((6, 2)), "features must be numeric NxD arrays"),
+])
+def test_set_metrics_refuse_malformed_features(x, y, message):
+    with pytest.raises(MetricError, match=f"FID {message}"):
+        metrics.frechet_distance(x, y)
+    with pytest.raises(MetricError, match=f"KID {message}"):
+        metrics.kernel_distance(x, y)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(subsets=0), "KID subsets must be an integer >= 1, got 0"),
+    (dict(subsets=-1), "KID subsets must be an integer >= 1, got -1"),
+    (dict(subsets=2.0), "KID subsets must be an integer >= 1, got 2.0"),
+    (dict(subset_size=1), "KID subset_size must be an integer >= 2, got 1"),
+    (dict(seed=-1), "KID seed must be an integer >= 0, got -1"),
+])
+def test_kid_options_are_checked(options, message):
+    x = np.random.RandomState(0).randn(4, 2)
+    with pytest.raises(MetricError, match=message):
+        metrics.kernel_distance(x, x + 1, **options)
+    with pytest.raises(MetricError, match=message):
+        metrics.FIDKID(**{f"kid_{k}" if k != "seed" else k: v for k, v in options.items()})
+    assert metrics.kernel_distance(x, x + 1, subsets=np.int64(1), subset_size=2) > 0

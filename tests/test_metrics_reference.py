@@ -98,3 +98,49 @@ def test_niqe_needs_two_blocks():
     need("niqe")
     with pytest.raises(metrics.MetricError, match="96x96"):
         metrics.niqe(np.zeros((100, 150, 3), np.uint8))
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_lpips_minimum_side_is_the_smallest_its_trunk_takes(net):
+    need({"alex": "alexnet", "vgg": "vgg16"}[net])
+    from dirac.metrics.lpips_metric import MIN_SIDE
+
+    side = MIN_SIDE[net]
+    rng = np.random.RandomState(0)
+    a, b = (rng.randint(0, 256, (side, side + 7, 3)).astype(np.uint8) for _ in range(2))
+    assert 0 < metrics.lpips(a, b, net=net, device="cpu") < 1
+    with pytest.raises(metrics.MetricError, match=f">= {side} px"):
+        metrics.lpips(a[1:], b[1:], net=net, device="cpu")
+
+
+def test_dists_has_no_minimum_size():
+    need("vgg16")
+    rng = np.random.RandomState(0)
+    for shape in [(1, 1, 3), (1, 256, 3), (15, 15)]:
+        a, b = (rng.randint(0, 256, shape).astype(np.uint8) for _ in range(2))
+        assert 0 < metrics.dists(a, b, device="cpu") < 1
+        assert metrics.dists(a, a, device="cpu") == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.filterwarnings("error")  # no numpy warning may leak either
+@pytest.mark.parametrize("image, blocks", [
+    (np.zeros((192, 192, 3), np.uint8), "0 of its 4"),
+    (np.full((96, 192, 3), 128, np.uint8), "0 of its 2"),
+    (np.tile(np.arange(192, dtype=np.uint8), (192, 1)), "0 of its 4"),  # a linear ramp normalises to zero
+    (np.pad(np.random.RandomState(0).randint(0, 256, (96, 80)).astype(np.uint8), ((0, 0), (0, 208)),
+            constant_values=128), "1 of its 3"),  # texture in one block only: no spread to fit
+])
+def test_niqe_refuses_images_without_texture(image, blocks):
+    need("niqe")
+    with pytest.raises(metrics.MetricError, match=f"no texture to measure .*: {blocks} 96x96 blocks have texture"):
+        metrics.niqe(image)
+
+
+@pytest.mark.filterwarnings("error")
+def test_niqe_takes_partly_flat_images_without_warnings():
+    need("niqe")
+    ref = fixture_pair()[0]
+    image = np.full((192, 288, 3), 128, np.uint8)
+    image[:, :192] = ref
+    assert np.isfinite(metrics.niqe(image))
+    assert metrics.niqe(ref, crop_border=np.int64(0)) == metrics.niqe(ref)

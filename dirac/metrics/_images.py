@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Optional, Tuple
 import numpy as np
 
 from base_codecs.core import CodecError, DiracError, ImageLike, as_uint8_array
+from dirac.arguments import check_device, whole
 
 if TYPE_CHECKING:
     import torch
@@ -31,18 +32,36 @@ def as_pair(a: ImageLike, b: ImageLike) -> Tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def at_least(name: str, value, minimum: int) -> int:
+    """``value`` as an int >= ``minimum`` (numpy integers count; bools, floats and strings do not)."""
+    try:
+        number = whole(name, value)
+    except DiracError:
+        number = None
+    if number is None or number < minimum:
+        raise MetricError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return number
+
+
+def need_side(image: np.ndarray, minimum: int, what: str) -> None:
+    """Networks and pyramids shrink an image below one pixel if either side is under ``minimum``."""
+    if min(image.shape[:2]) < minimum:
+        raise MetricError(f"{what} needs both sides >= {minimum} px, got {image.shape[1]}x{image.shape[0]}")
+
+
 def as_rgb(image: np.ndarray) -> np.ndarray:
     """Grey replicated to three channels, for networks trained on RGB."""
     return np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image
 
 
 def device_or_default(device: Optional[str]) -> str:
-    """The device a network metric runs on: the one asked for, else CUDA when present, else CPU."""
-    if device is not None:
-        return str(device)
+    """The device a network metric runs on: the one asked for once torch can use it here, else CUDA when
+    present, else CPU. Checked with a one-element tensor, so a bad name fails before a model is built."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return check_device(device, error=MetricError)
 
 
 def to_tensor(image: np.ndarray, device: str) -> torch.Tensor:

@@ -32,7 +32,10 @@ def model(device: str = "cpu") -> torch.nn.Module:
 
 
 def dists(a: ImageLike, b: ImageLike, device: Optional[str] = None) -> float:
-    """DISTS of two uint8 images at full resolution (grey replicated to RGB); lower is more similar."""
+    """DISTS of two uint8 images at full resolution (grey replicated to RGB); lower is more similar.
+
+    Any size works, down to 1x1: DISTS_pytorch's padded L2 pooling never shrinks a side below one pixel.
+    """
     a, b = as_pair(a, b)
     device = device_or_default(device)
     with torch.no_grad():

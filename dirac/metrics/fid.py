@@ -16,7 +16,7 @@ from PIL import Image
 from base_codecs.core import ImageLike
 
 from . import weights
-from ._images import MetricError, as_image, as_rgb, device_or_default
+from ._images import MetricError, as_image, as_rgb, at_least, device_or_default
 
 INCEPTION_SIZE = 299
 PATCH = 256
@@ -26,7 +26,9 @@ def patches_256(image: ImageLike, size: int = PATCH) -> List[np.ndarray]:
     """FID/256 crops: the non-overlapping ``size`` grid, plus the grid shifted by ``size // 2`` in x and y.
 
     An HxW image gives floor(H/s)*floor(W/s) + floor((H-s/2)/s)*floor((W-s/2)/s) crops; none if smaller than s.
+    ``size`` is at least 2, so that the shifted grid differs from the first.
     """
+    size = at_least("patch size", size, 2)
     image = as_image(image)
     h, w = image.shape[:2]
     return [image[y:y + size, x:x + size]
@@ -53,10 +55,24 @@ def _inception(device: str):
     return net.eval().to(device)
 
 
-def inception_features(images: Iterable[ImageLike], device: Optional[str] = None, batch_size: int = 16) -> np.ndarray:
-    """Nx2048 float64 Inception pool features of uint8 images (grey is replicated to RGB)."""
+ImageSet = Union[ImageLike, Iterable[ImageLike]]
+
+
+def _image_set(images: ImageSet) -> Iterable[ImageLike]:
+    """One image (PIL, or an array of up to 3 dimensions) as a set of one; a list, iterable or NxHxWx3 array as is."""
+    if isinstance(images, Image.Image) or (isinstance(images, np.ndarray) and images.ndim <= 3):
+        return [images]
+    if not isinstance(images, Iterable):
+        raise MetricError(f"expected an image or an iterable of images, got {type(images).__name__}")
+    return images
+
+
+def inception_features(images: ImageSet, device: Optional[str] = None, batch_size: int = 16) -> np.ndarray:
+    """Nx2048 float64 Inception pool features of uint8 images (grey is replicated to RGB); one image gives 1x2048."""
     import torch
 
+    images = _image_set(images)
+    batch_size = at_least("batch_size", batch_size, 1)
     device = device_or_default(device)
     batches, batch = [], []
 
@@ -75,6 +91,29 @@ def inception_features(images: Iterable[ImageLike], device: Optional[str] = None
     return np.concatenate(batches) if batches else np.zeros((0, 2048))
 
 
+def _feature_sets(x: np.ndarray, y: np.ndarray, what: str):
+    """Two finite float64 NxD and MxD feature arrays of one dimension D, with 2 or more rows each."""
+    try:
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    except (TypeError, ValueError) as exc:
+        raise MetricError(f"{what} features must be numeric NxD arrays: {exc}") from None
+    if x.ndim != 2 or y.ndim != 2 or min(x.shape[1], y.shape[1]) < 1:
+        raise MetricError(f"{what} features must be NxD arrays (one row per image), got shapes {x.shape} and {y.shape}")
+    if x.shape[1] != y.shape[1]:
+        raise MetricError(f"{what} feature sets differ in dimension: {x.shape[1]} vs {y.shape[1]}")
+    if len(x) < 2 or len(y) < 2:
+        raise MetricError(f"{what} needs at least 2 samples per set, got {len(x)} and {len(y)}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise MetricError(f"{what} features contain NaN or infinity")
+    return x, y
+
+
+def _kid_options(subsets: int, subset_size: int, seed: int):
+    """KID's subset count (1 or more), subset size (2 or more: the estimator divides by m - 1) and seed."""
+    return (at_least("KID subsets", subsets, 1), at_least("KID subset_size", subset_size, 2),
+            at_least("KID seed", seed, 0))
+
+
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     """Fréchet distance of Gaussians fitted to feature sets x (NxD) and y (MxD), as in FID.
 
@@ -82,9 +121,7 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     R factors of thin QRs it needs no DxD matrix square root, is exact for N < D (where sqrtm
     of a singular product is unstable) and cheap for N > D.
     """
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if len(x) < 2 or len(y) < 2:
-        raise MetricError(f"FID needs at least 2 samples per set, got {len(x)} and {len(y)}")
+    x, y = _feature_sets(x, y, "FID")
     xc, yc = x - x.mean(0), y - y.mean(0)
     rx, ry = np.linalg.qr(xc, mode="r"), np.linalg.qr(yc, mode="r")
     cross = np.linalg.svd(rx @ ry.T, compute_uv=False).sum() / np.sqrt((len(x) - 1) * (len(y) - 1))
@@ -98,11 +135,10 @@ def kernel_distance(x: np.ndarray, y: np.ndarray, subsets: int = 100, subset_siz
 
     Same estimator as clean-fid and torch-fidelity; the subset draw is seeded so results repeat.
     """
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    x, y = _feature_sets(x, y, "KID")
+    subsets, subset_size, seed = _kid_options(subsets, subset_size, seed)
     d = x.shape[1]
     m = min(len(x), len(y), subset_size)
-    if m < 2:
-        raise MetricError(f"KID needs at least 2 samples per set, got {len(x)} and {len(y)}")
     rng = np.random.default_rng(seed)
     total = 0.0
     for _ in range(subsets):
@@ -112,9 +148,6 @@ def kernel_distance(x: np.ndarray, y: np.ndarray, subsets: int = 100, subset_siz
         within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
         total += within - 2.0 * kxy.mean()
     return float(total / subsets)
-
-
-ImageSet = Union[ImageLike, Iterable[ImageLike]]
 
 
 class FIDKID:
@@ -127,22 +160,24 @@ class FIDKID:
     def __init__(self, patches: bool = True, device: Optional[str] = None, batch_size: int = 16,
                  kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0):
         self.patches = patches
-        self.device = device
-        self.batch_size = batch_size
-        self.kid_subsets, self.kid_subset_size, self.seed = kid_subsets, kid_subset_size, seed
+        self.device = device_or_default(device)
+        self.batch_size = at_least("batch_size", batch_size, 1)
+        self.kid_subsets, self.kid_subset_size, self.seed = _kid_options(kid_subsets, kid_subset_size, seed)
         self.real_features: List[np.ndarray] = []
         self.fake_features: List[np.ndarray] = []
 
     def _features(self, images: ImageSet) -> np.ndarray:
-        if isinstance(images, Image.Image) or (isinstance(images, np.ndarray) and images.ndim <= 3):
-            images = [images]  # one image; a list or an NxHxWx3 array is a set
-        crops = (c for im in images for c in (patches_256(im) if self.patches else [as_image(im)]))
+        crops = (c for im in _image_set(images) for c in (patches_256(im) if self.patches else [as_image(im)]))
         return inception_features(crops, self.device, self.batch_size)
 
     def update(self, real: ImageSet, fake: ImageSet) -> None:
-        """Add reference images and the images under test (one image or an iterable of them each)."""
-        self.real_features.append(self._features(real))
-        self.fake_features.append(self._features(fake))
+        """Add reference images and the images under test (one image or an iterable of them each).
+
+        Both sets are measured before either is kept, so a bad one leaves the counts matched.
+        """
+        real, fake = self._features(real), self._features(fake)
+        self.real_features.append(real)
+        self.fake_features.append(fake)
 
     def compute(self) -> dict:
         """``{"fid", "kid", "n_real", "n_fake"}`` over everything added so far (n = feature vectors)."""

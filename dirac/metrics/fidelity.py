@@ -7,7 +7,7 @@ import numpy as np
 
 from base_codecs.core import ImageLike
 
-from ._images import MetricError, as_image, as_pair
+from ._images import as_image, as_pair, need_side
 
 # MATLAB rgb2ycbcr, luma row (ITU-R BT.601, studio range) for 8-bit input.
 _LUMA = np.array([65.481, 128.553, 24.966]) / 255.0
@@ -42,8 +42,7 @@ def ms_ssim(a: ImageLike, b: ImageLike) -> float:
     from pytorch_msssim import ms_ssim as _ms_ssim
 
     a, b = as_pair(a, b)
-    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
-        raise MetricError(f"MS-SSIM needs both sides >= {MS_SSIM_MIN_SIDE} px, got {a.shape[1]}x{a.shape[0]}")
+    need_side(a, MS_SSIM_MIN_SIDE, "MS-SSIM")
 
     def tensor(x: np.ndarray) -> torch.Tensor:
         x = x[:, :, None] if x.ndim == 2 else x

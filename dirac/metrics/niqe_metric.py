@@ -18,7 +18,7 @@ from scipy.special import gamma
 from base_codecs.core import ImageLike
 
 from . import weights
-from ._images import MetricError
+from ._images import MetricError, at_least
 from .fidelity import y_channel
 
 BLOCK = 96
@@ -77,15 +77,21 @@ def _matlab_downscale(n: int, scale: float) -> np.ndarray:
 
 
 def niqe(image: ImageLike, crop_border: int = 0) -> float:
-    """NIQE of one uint8 image (RGB via MATLAB luma, or grey); lower is more natural. Needs two 96x96 blocks."""
-    mu_pristine, cov_pristine, window = _pristine()
-    img = y_channel(image).astype(np.float64)
-    if crop_border:
-        img = img[crop_border:-crop_border, crop_border:-crop_border]
+    """NIQE of one uint8 image (RGB via MATLAB luma, or grey); lower is more natural.
+
+    Needs two 96x96 blocks after ``crop_border`` px are cut from each side, and texture in two of
+    them: a flat or linear-gradient block has no AGGD fit (MATLAB and BasicSR fail there too).
+    """
+    crop_border = at_least("crop_border", crop_border, 0)
+    luma = y_channel(image)
+    img = luma[crop_border:luma.shape[0] - crop_border, crop_border:luma.shape[1] - crop_border].astype(np.float64)
     rows, cols = img.shape[0] // BLOCK, img.shape[1] // BLOCK
     if rows * cols < 2:
-        raise MetricError(f"NIQE needs at least two {BLOCK}x{BLOCK} blocks, got {img.shape[1]}x{img.shape[0]} px")
+        cropped = f" ({luma.shape[1]}x{luma.shape[0]} less crop_border={crop_border} a side)" if crop_border else ""
+        raise MetricError(f"NIQE needs at least two {BLOCK}x{BLOCK} blocks, "
+                          f"got {img.shape[1]}x{img.shape[0]} px{cropped}")
     img = img[:rows * BLOCK, :cols * BLOCK]
+    mu_pristine, cov_pristine, window = _pristine()
 
     per_scale = []
     with warnings.catch_warnings():
@@ -100,7 +106,10 @@ def niqe(image: ImageLike, crop_border: int = 0) -> float:
             if scale == 1:
                 img = _matlab_downscale(img.shape[0], 0.5) @ img @ _matlab_downscale(img.shape[1], 0.5).T
         features = np.concatenate([np.asarray(f) for f in per_scale], axis=1)
-        mu_image = np.nanmean(features, axis=0)
-    cov_image = np.cov(features[~np.isnan(features).any(axis=1)], rowvar=False)
-    diff = mu_pristine - mu_image
+    complete = features[~np.isnan(features).any(axis=1)]
+    if len(complete) < 2:
+        raise MetricError(f"NIQE: the image has no texture to measure (flat or a smooth gradient): {len(complete)} "
+                          f"of its {len(features)} {BLOCK}x{BLOCK} blocks have texture, and NIQE needs 2")
+    diff = mu_pristine - np.nanmean(features, axis=0)
+    cov_image = np.cov(complete, rowvar=False)
     return float(np.sqrt(diff @ np.linalg.pinv((cov_pristine + cov_image) / 2) @ diff))
