@@ -53,7 +53,11 @@ def check_output(path: Path, inputs: List[Path], shape: Tuple[int, ...]) -> str:
     fmt = OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DiracError(f"{path}: unsupported output extension; use one of {', '.join(OUTPUT_FORMATS)}")
-    if any(path.resolve() == p.resolve() for p in inputs):
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symbolic-link loop
+        raise DiracError(f"{path}: cannot write output (too many levels of symbolic links)") from None
+    if any(resolved == p.resolve() for p in inputs):
         raise DiracError(f"{path}: refusing to overwrite an input file")
     if not path.parent.is_dir():
         problem = "is not a directory" if path.parent.exists() else "does not exist"

@@ -110,6 +110,10 @@ class Enhancer:
         """Load weights saved with ``save_pretrained``; without ``path``, the default weights of
         ``codec`` (default jpeg; :func:`default_weights`). Only JPEG's ship: others are trained
         by the user. With both, the weights must be for ``codec``."""
+        if codec is not None and not isinstance(codec, str):
+            raise DiracError(f"codec must be a codec name such as 'jpeg', got {codec!r}")
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise DiracError(f"path must be a weights folder (str or Path), got {type(path).__name__}")
         if path is None:
             family = codec or "jpeg"
             path = default_weights(family)

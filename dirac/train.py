@@ -8,11 +8,13 @@ normalised by the rate's sigma, so every rate weighs alike. Runs through acceler
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import inspect
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -82,6 +84,14 @@ def to_tensor(batch: np.ndarray, device) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last)
 
 
+def _remove(path: Path) -> None:
+    """``path`` gone, file or folder, if it was there."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def check_out(out: str) -> Path:
     """The run folder ``out``, once it can be one: said before any data is read."""
     path = Path(out)
@@ -89,7 +99,10 @@ def check_out(out: str) -> Path:
         raise DiracError("training: --out is empty; name the run folder")
     if path.exists() and not path.is_dir():
         raise DiracError(f"training: --out {out} is a file, not a folder")
-    existing = next(p for p in [path, *path.resolve().parents] if p.exists())
+    try:
+        existing = next(p for p in [path, *path.resolve().parents] if p.exists())
+    except (OSError, RuntimeError):  # a symbolic-link loop
+        raise DiracError(f"training: cannot create or write --out {out} (too many levels of symbolic links)") from None
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise DiracError(f"training: cannot create or write --out {out} ({existing} is not a writable folder)")
     return path
@@ -104,7 +117,7 @@ class Trainer:
         unknown = sorted(set(cfg.model) - set(MODEL_OPTIONS))
         if unknown:
             raise DiracError(f"training: unknown model option(s) {', '.join(map(str, unknown))}; known: {', '.join(MODEL_OPTIONS)}")
-        self.accelerator = Accelerator()
+        self.accelerator = Accelerator(cpu=not torch.cuda.is_available())  # CPU-only machines still split work
         torch.manual_seed(cfg.seed + self.accelerator.process_index)
         self.step, self.best, self.model, state, warm = 0, -math.inf, None, None, False
         if self.ckpt.exists():
@@ -122,6 +135,8 @@ class Trainer:
                 self.model = ResidualDenoiser(codec=cfg.codec, **stats, **cfg.model)
             except (TypeError, ValueError) as e:
                 raise DiracError(f"training: bad model options {cfg.model}: {e}") from None
+            if (self.out / "train_log.csv").exists() and self.accelerator.is_main_process:
+                self._truncate_log(0)  # rows of an earlier start that saved nothing describe nothing kept
         self.model.to(memory_format=torch.channels_last)
         self.ema = EMAModel(self.model.parameters(), decay=cfg.ema_decay, use_ema_warmup=True, power=2 / 3)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=0.0)
@@ -264,9 +279,45 @@ class Trainer:
             gains.append(10 * np.log10(mse_base / max(mse_out, 1e-10)))
         return float(np.mean(gains))
 
+    def save_weights(self, pipe: DiracPipeline) -> None:
+        """``pipe`` into --out, each part written aside first and then swapped in, so a full disk or
+        an interrupt leaves the previous best weights whole; files follow the umask."""
+        from .cli import process_umask
+
+        staging = self.out / ".saving"
+        with self._writing(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+            pipe.save_pretrained(staging)
+            mode = 0o666 & ~process_umask()
+            for path in staging.rglob("*"):
+                if path.is_file():
+                    path.chmod(mode)  # safetensors writes 0600
+            for part in sorted(staging.iterdir()):
+                old = self.out / f".old-{part.name}"
+                _remove(old)
+                if (self.out / part.name).exists():
+                    (self.out / part.name).rename(old)
+                part.rename(self.out / part.name)
+                _remove(old)
+            staging.rmdir()
+
+    @contextlib.contextmanager
+    def _writing(self, path: Path):
+        """A failed write (disk full, permissions) as a one-line error naming ``path``."""
+        try:
+            yield
+        except (OSError, RuntimeError) as exc:  # torch and safetensors report I/O failures as RuntimeError too
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DiracError(f"cannot write {path}: {reason}") from None
+
     def save_checkpoint(self) -> None:
         self.ckpt.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.ckpt.with_suffix(".tmp")
+        with self._writing(tmp):
+            self._save_state(tmp)
+        tmp.replace(self.ckpt)
+
+    def _save_state(self, tmp: Path) -> None:
         torch.save(
             {
                 "model_config": dict(self.unwrapped.config),
@@ -280,7 +331,6 @@ class Trainer:
             },
             tmp,
         )
-        tmp.replace(self.ckpt)
 
     def _log(self, row: dict) -> None:
         path = self.out / "train_log.csv"
@@ -297,9 +347,20 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if main:
             (self.out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        start = last_ckpt = time.time()
-        window: List[dict] = []
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train", disable=not main)
+        try:
+            self._train(bar, time.time(), main)
+        except KeyboardInterrupt:  # Ctrl-C: keep the steps trained so far, then stop as asked
+            if main:
+                self.save_checkpoint()
+            raise
+        bar.close()
+        return self.best
+
+    def _train(self, bar, start: float, main: bool) -> None:
+        """Steps, logs, validations and checkpoints until done or out of time."""
+        cfg, last_ckpt = self.cfg, start
+        window: List[dict] = []
         while self.step < cfg.steps:
             window.append(self.train_step())
             bar.update(1)
@@ -318,7 +379,7 @@ class Trainer:
                 row["val_psnr_gain_db"] = gain = self.validate(pipe)
                 if gain > self.best:
                     self.best = gain
-                    pipe.save_pretrained(self.out)
+                    self.save_weights(pipe)
             if row:
                 self._log({"step": self.step, "seconds": round(time.time() - start, 1), **row})
             if time.time() - last_ckpt > cfg.checkpoint_minutes * 60 or self.step == cfg.steps or out_of_time:
@@ -326,5 +387,3 @@ class Trainer:
                 last_ckpt = time.time()
             if out_of_time:
                 break
-        bar.close()
-        return self.best

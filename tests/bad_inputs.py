@@ -354,6 +354,12 @@ def _empty_folder(ws: Workspace) -> List[str]:
     return [ws.path("empty"), "-o", str(ws.folder("out"))]
 
 
+def _output_link_loop(ws: Workspace) -> List[str]:
+    loop = Path(ws.root / "loop.png")
+    loop.symlink_to(loop.name)
+    return [ws.jpeg(), "-o", str(loop)]
+
+
 def _bigger_than_a_picture(ws: Workspace) -> List[str]:
     ws.monkeypatch.setattr("dirac.cli.MAX_INPUT_BYTES", 100)  # stands for 1 GiB: read whole, it could exhaust memory
     return [ws.jpeg(), "-o", ws.out]
@@ -434,6 +440,7 @@ CASES: List[Case] = [
     Case("output-in-proc", lambda ws: [ws.jpeg(), "-o", "/proc/dirac-test-output.png"], "cannot write output"),
     Case("output-read-only-folder", _read_only_folder, "cannot write output", needs="non-root"),
     Case("output-disk-full", _disk_full, "No space left on device"),
+    Case("output-symlink-loop", _output_link_loop, "too many levels of symbolic links"),
     Case(
         "output-webp-too-wide",
         lambda ws: [ws.write("wide.jpg", ws.sources.jpeg_of(2, 17000)), "-o", str(ws.root / "o.webp")],

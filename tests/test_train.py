@@ -2,6 +2,7 @@
 import csv
 import json
 import math
+import os
 import shutil
 
 import numpy as np
@@ -11,6 +12,7 @@ from PIL import Image
 
 from base_codecs import DiracError
 from dirac import Enhancer
+from dirac.pipeline import DiracPipeline
 from dirac.train import Trainer
 from dirac.train_config import TrainConfig
 
@@ -258,3 +260,44 @@ def test_training_data_must_be_folders_and_vvc_needs_its_sources(tmp_path, share
         Trainer(TrainConfig(data=[str(image)], out=str(tmp_path / "w"), steps=2, model=TINY_MODEL))
     with pytest.raises(DiracError, match="give pre-coded bitstreams as --data and their originals as --sources"):
         Trainer(TrainConfig(codec="vvc", data=[str(tmp_path / "data")], out=str(tmp_path / "w"), steps=2, model=TINY_MODEL))
+
+
+def test_an_interrupt_keeps_the_steps_trained_so_far(tmp_path, monkeypatch):
+    make_images(tmp_path / "data", count=2)
+    out = tmp_path / "w"
+    trainer = Trainer(TrainConfig(data=[str(tmp_path / "data")], out=str(out), steps=50, batch=2, patch=32, model=TINY_MODEL))
+    step = trainer.train_step
+
+    def interrupted_at_step_3():
+        if trainer.step == 3:
+            raise KeyboardInterrupt
+        return step()
+
+    monkeypatch.setattr(trainer, "train_step", interrupted_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert torch.load(out / "checkpoint" / "state.pt", weights_only=False)["step"] == 3
+
+
+def test_weights_are_saved_whole_and_by_the_umask(tmp_path, monkeypatch):
+    make_images(tmp_path / "data", count=2)
+    out = tmp_path / "w"
+    trainer = Trainer(TrainConfig(data=[str(tmp_path / "data")], out=str(out), steps=2, batch=2, patch=32, val_every=2,
+                                  model=TINY_MODEL))
+    old_umask = os.umask(0o027)
+    try:
+        trainer.run()
+    finally:
+        os.umask(old_umask)
+    files = [p for p in out.joinpath("model").rglob("*") if p.is_file()]
+    assert {p.stat().st_mode & 0o777 for p in files} == {0o640}  # safetensors alone would write 0600
+    assert not list(out.glob(".*"))  # no staging left behind
+    before = {p: p.read_bytes() for p in files}
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(DiracPipeline, "save_pretrained", disk_full)
+    with pytest.raises(DiracError, match="cannot write .*No space left on device"):
+        trainer.save_weights(trainer.ema_pipeline())
+    assert {p: p.read_bytes() for p in files} == before  # the previous best weights are whole
