@@ -4,6 +4,7 @@ for each dial setting and each peer, with ratios to DnCNN-3 measured in the same
 
     python -m benchmarks.speed                       # writes benchmarks/results/speed.json
     python -m benchmarks.speed --quick               # smoke run: 256px crop, 1 run, no 24 MP case
+    (--crop, --image, fewer than 5 --runs or another --big-megapixels: written as speed-partial.json)
 
 Every setting runs in its own subprocess (same interpreter, same thread settings), so peak
 resident memory is that setting's alone.
@@ -25,7 +26,7 @@ from . import peers as peer_registry
 from .command import run_command
 from .environment import describe
 from .options import integer, jpeg_quality, methods, realism
-from .results import RESULTS, SPEED_FILE, SPEED_SCHEMA, write_json
+from .results import NARROWED, RESULTS, SPEED_FILE, SPEED_SCHEMA, write_json
 from .shared import shared_root
 from .timing import count_flops, current_rss_bytes, jpeg_case, median_seconds, peak_rss_bytes, scaled_size
 
@@ -126,14 +127,15 @@ def measure_all(args: argparse.Namespace, argv: List[str]) -> Path:
     document = {
         "schema": SPEED_SCHEMA, "environment": describe(),
         "settings": {"image": str(args.image), "quality": args.quality, "runs": args.runs, "steps": args.steps,
-                     "crop": args.crop, "quick": args.quick, "device": "cpu",
+                     "crop": args.crop, "quick": args.quick, "partial": args.partial, "device": "cpu",
                      "protocol": "colour (RGB JPEG 4:2:0)",
                      "flops": "torch.utils.flop_counter (convolutions and matrix products; multiply-add = 2)",
                      "peak_rss": "ru_maxrss of a fresh process per setting; external tools: their own "
                                  "VmHWM, sampled while they run (peak_rss_tool_bytes)"},
         "rows": rows, "skipped": skipped,
     }
-    return write_json(args.out / (SPEED_FILE.replace(".json", "-quick.json") if args.quick else SPEED_FILE), document)
+    ending = NARROWED[0] if args.quick else NARROWED[1] if args.partial else ""
+    return write_json(args.out / SPEED_FILE.replace(".json", f"{ending}.json"), document)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -152,6 +154,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    # a smaller or different case than the table's is a smoke run: it must not replace speed.json
+    args.partial = not args.quick and (args.crop is not None or args.image is not None or args.runs < 5
+                                        or args.big_megapixels not in (0, p.get_default("big_megapixels")))
     if args.quick:
         args.crop, args.runs, args.big_megapixels = args.crop or 256, 1, 0
     if args.image is None:

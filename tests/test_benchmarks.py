@@ -416,6 +416,7 @@ def test_speed_big_case_must_leave_an_image(tmp_path, capsys):
     image = str(_png(tmp_path / "t.png", 64, 48))
     assert speed.parse_args(["--image", image, "--big-megapixels", "0.001"]).big_megapixels == 0.001
     assert speed.parse_args(["--image", image, "--big-megapixels", "0"]).big_megapixels == 0
+    assert speed.parse_args(["--image", image]).partial and not speed.parse_args(["--image", image, "--quick"]).partial
     (tmp_path / "notes.png").write_text("not a picture")
     for wrong, message in [(tmp_path / "notes.png", "cannot read test image"), (tmp_path / "gone.png", "not found")]:
         with pytest.raises(SystemExit):
