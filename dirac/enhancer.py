@@ -2,6 +2,7 @@
 the same kind out; thin glue over :class:`DiracPipeline` and ``base_codecs``."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
@@ -45,20 +46,32 @@ def _how_to_train(codec: str, path: Path) -> str:
             "or give a weights directory (CLI: --weights DIR)")
 
 
-def _load_pipeline(path: Path) -> DiracPipeline:
-    if not (path / "model_index.json").is_file():
-        raise DiracError(f"no dirac weights at {path} (model_index.json missing); give a weights directory (CLI: --weights DIR)")
+@contextlib.contextmanager
+def quiet_diffusers():
+    """Loading without diffusers' progress bar (noise for two small files) or its log lines on
+    odd files: the one-line error that follows says what is wrong."""
     was_enabled, verbosity = diffusers_logging.is_progress_bar_enabled(), diffusers_logging.get_verbosity()
-    diffusers_logging.disable_progress_bar()  # a bar for loading two small files is noise
-    diffusers_logging.set_verbosity_error()  # so are its warnings on odd files: check_config says what is wrong
+    diffusers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity(diffusers_logging.CRITICAL)
     try:
-        pipeline = DiracPipeline.from_pretrained(str(path))
-    except Exception as exc:  # diffusers raises many types for a damaged folder
-        raise DiracError(f"weights at {path} are corrupt or incomplete: {exc}") from None
+        yield
     finally:
         diffusers_logging.set_verbosity(verbosity)
         if was_enabled:
             diffusers_logging.enable_progress_bar()
+
+
+def _load_pipeline(path: Path) -> DiracPipeline:
+    if not (path / "model_index.json").is_file():
+        raise DiracError(f"no dirac weights at {path} (model_index.json missing); give a weights directory (CLI: --weights DIR)")
+    tensors = [path / "model" / f"diffusion_pytorch_model.{ext}" for ext in ("safetensors", "bin")]
+    if (path / "model").is_dir() and not any(t.is_file() for t in tensors):
+        raise DiracError(f"weights at {path} are incomplete: {tensors[0]} is missing")
+    try:
+        with quiet_diffusers():
+            pipeline = DiracPipeline.from_pretrained(str(path))
+    except Exception as exc:  # diffusers raises many types for a damaged folder
+        raise DiracError(f"weights at {path} are corrupt or incomplete: {exc}") from None
     check_config(pipeline, path)
     if not all(bool(p.isfinite().all()) for p in pipeline.model.parameters()):
         raise DiracError(f"weights at {path} hold NaN or infinite values: they are corrupt")

@@ -161,8 +161,11 @@ class Trainer:
 
     def _weights(self) -> ResidualDenoiser:
         """The saved model a run warm-starts from, or a one-line error."""
+        from .enhancer import quiet_diffusers
+
         try:
-            return ResidualDenoiser.from_pretrained(self.out / "model")
+            with quiet_diffusers():
+                return ResidualDenoiser.from_pretrained(self.out / "model")
         except Exception as e:  # diffusers raises many types for a damaged folder
             raise DiracError(f"{self.out / 'model'} holds damaged weights ({type(e).__name__}); fix or remove them, "
                              "or train into another --out") from None

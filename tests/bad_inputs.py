@@ -452,7 +452,7 @@ CASES: List[Case] = [
     bad_weights("weights-index-missing", lambda w: (w / "model_index.json").unlink(), "no dirac weights"),
     bad_weights("weights-index-garbage", lambda w: (w / "model_index.json").write_text("{not json"), "corrupt"),
     bad_weights("weights-config-garbage", lambda w: (w / "model" / "config.json").write_bytes(b"\x00\xff"), "corrupt"),
-    bad_weights("weights-tensors-missing", lambda w: (w / SAFETENSORS).unlink(), "corrupt"),
+    bad_weights("weights-tensors-missing", lambda w: (w / SAFETENSORS).unlink(), "diffusion_pytorch_model.safetensors is missing"),
     bad_weights("weights-tensors-truncated", lambda w: _truncate(w / SAFETENSORS), "corrupt"),
     bad_weights("weights-shapes-mismatch", lambda w: set_config(w, channels=[16, 32, 64]), "corrupt"),
     bad_weights("weights-nan", _poison, "NaN or infinite values"),
