@@ -105,7 +105,7 @@ def write_image_atomic(pixels: np.ndarray, path: Path, fmt: str) -> None:
 def expand_inputs(specs: List[str]) -> List[Path]:
     """Files, directories (their files, sorted) and glob patterns, in order, without repeats."""
     paths: List[Path] = []
-    for spec in specs:
+    for spec in specs:  # (repeats, however spelled, are dropped below)
         if not spec.strip():  # Path("") is the current directory
             raise DiracError("an input path is empty")
         if Path(spec).is_dir():
@@ -120,7 +120,18 @@ def expand_inputs(specs: List[str]) -> List[Path]:
             paths += matches
         else:
             paths.append(Path(spec))
-    return list(dict.fromkeys(paths))
+    unique: dict = {}
+    for path in paths:
+        unique.setdefault(_identity(path), path)
+    return list(unique.values())
+
+
+def _identity(path: Path) -> Path:
+    """One name for one file, however it is spelled (relative, absolute, through links)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a link loop: reported when the file is read
+        return path
 
 
 def output_path(text: str, what: str) -> Path:
@@ -228,9 +239,9 @@ def cmd_enhance(args) -> None:
     check_dial(args)
     inputs = expand_inputs(args.inputs)
     output = output_path(args.output, "an output file or an existing directory")
-    into_dir = len(inputs) > 1 or output.is_dir()
+    into_dir = len(inputs) > 1 or output.is_dir() or args.output.endswith(os.sep)
     if into_dir and not output.is_dir():
-        raise DiracError(f"{output}: with several inputs, -o must be an existing directory")
+        raise DiracError(f"{output}: {'with several inputs, ' if len(inputs) > 1 else ''}-o must be an existing directory")
     if into_dir:
         check_unique_stems(inputs)
     cache = EnhancerCache(args.weights, args.device)

@@ -62,6 +62,8 @@ def quiet_diffusers():
 
 
 def _load_pipeline(path: Path) -> DiracPipeline:
+    if path.name == "model_index.json" and path.is_file():
+        raise DiracError(f"{path} is the weights' index file; give the folder holding it ({path.parent})")
     if not (path / "model_index.json").is_file():
         raise DiracError(f"no dirac weights at {path} (model_index.json missing); give a weights directory (CLI: --weights DIR)")
     tensors = [path / "model" / f"diffusion_pytorch_model.{ext}" for ext in ("safetensors", "bin")]
@@ -131,6 +133,10 @@ class Enhancer:
             family = codec or "jpeg"
             path = default_weights(family)
             if not (path / "model_index.json").is_file():
+                shipped = Path(__file__).resolve().parents[1] / "weights" / family
+                if shipped != path and (shipped / "model_index.json").is_file():  # $DIRAC_WEIGHTS hides them
+                    raise DiracError(f"no {family} weights at {path}, where $DIRAC_WEIGHTS points; unset it for the "
+                                     f"shipped weights in {shipped}, or {_how_to_train(family, path)}")
                 raise DiracError(f"no {family} weights at {path}: dirac ships JPEG weights only; {_how_to_train(family, path)}")
         enhancer = cls(_load_pipeline(Path(path)), device)
         if codec is not None and enhancer.codec != codec:

@@ -449,6 +449,10 @@ CASES: List[Case] = [
     # weights
     Case("weights-missing", lambda ws: [ws.jpeg(), "-o", ws.out, "--weights", ws.path("none")], "no dirac weights"),
     Case("weights-is-a-file", lambda ws: [ws.jpeg(), "-o", ws.out, "--weights", ws.jpeg()], "no dirac weights"),
+    Case("weights-is-the-index-file", lambda ws: [ws.jpeg(), "-o", ws.out, "--weights", str(ws.weights / "model_index.json")],
+         "is the weights' index file; give the folder holding it", names=False),
+    Case("output-folder-to-be", lambda ws: [ws.jpeg(), "-o", str(ws.root / "new") + os.sep], "new: -o must be an existing directory",
+         names=False),
     bad_weights("weights-index-missing", lambda w: (w / "model_index.json").unlink(), "no dirac weights"),
     bad_weights("weights-index-garbage", lambda w: (w / "model_index.json").write_text("{not json"), "corrupt"),
     bad_weights("weights-config-garbage", lambda w: (w / "model" / "config.json").write_bytes(b"\x00\xff"), "corrupt"),

@@ -124,6 +124,14 @@ def test_names_the_console_cannot_encode_are_escaped(tmp_path, jpeg_file, tiny_w
     assert code == 2 and err.endswith("missing\\xe9.jpg: no such file\n")
 
 
+def test_one_file_named_two_ways_is_enhanced_once(tmp_path, jpeg_file, tiny_weights, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["enhance", jpeg_file.name, str(jpeg_file), "-o", str(out), "--weights", str(tiny_weights)]) == 0
+    assert [p.name for p in out.iterdir()] == ["in.png"] and capsys.readouterr().out.count(" -> ") == 1
+
+
 def test_missing_weights_exit_2(tmp_path, jpeg_file, capsys):
     assert main(["enhance", str(jpeg_file), "-o", str(tmp_path / "o.png"), "--weights", str(tmp_path / "none")]) == 2
     assert "no dirac weights" in capsys.readouterr().err

@@ -104,3 +104,14 @@ def test_bad_manifests_are_one_line_errors(tmp_path, images, manifest, message):
     with pytest.raises(DiracError, match="manifest.json: ") as caught:
         load_coded_pairs([tmp_path / "coded"], [tmp_path / "src"], "vvc")
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_folder_named_twice_gives_its_images_once(tmp_path, images):
+    from PIL import Image
+
+    from dirac.data import find_images
+
+    (tmp_path / "d").mkdir()
+    for i, image in enumerate(images[:2]):
+        Image.fromarray(image).save(tmp_path / "d" / f"{i}.png")
+    assert len(find_images([tmp_path / "d", tmp_path / "d" / ".." / "d"])) == 2
