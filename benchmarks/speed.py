@@ -4,7 +4,8 @@ for each dial setting and each peer, with ratios to DnCNN-3 measured in the same
 
     python -m benchmarks.speed                       # writes benchmarks/results/speed.json
     python -m benchmarks.speed --quick               # smoke run: 256px crop, 1 run, no 24 MP case
-    (--crop, --image, fewer than 5 --runs or another --big-megapixels: written as speed-partial.json)
+    (any other --image, --crop, --runs, --big-megapixels, --methods, --realism, --steps or --quality:
+    written as speed-partial.json)
 
 Every setting runs in its own subprocess (same interpreter, same thread settings), so peak
 resident memory is that setting's alone.
@@ -138,6 +139,9 @@ def measure_all(args: argparse.Namespace, argv: List[str]) -> Path:
     return write_json(args.out / SPEED_FILE.replace(".json", f"{ending}.json"), document)
 
 
+TABLE_CASE = ("image", "crop", "runs", "big_megapixels", "methods", "realism", "steps", "quality")  # what the table measures
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
     p.add_argument("--image", type=Path, help="test image (default shared kodak/kodim01.png, 768x512)")
@@ -153,10 +157,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smoke run: 256px crop, 1 run, no large case")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--child", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    args, table = p.parse_args(argv), p.parse_args([])
     # a smaller or different case than the table's is a smoke run: it must not replace speed.json
-    args.partial = not args.quick and (args.crop is not None or args.image is not None or args.runs < 5
-                                        or args.big_megapixels not in (0, p.get_default("big_megapixels")))
+    args.partial = not args.quick and any(getattr(args, k) != getattr(table, k) for k in TABLE_CASE)
     if args.quick:
         args.crop, args.runs, args.big_megapixels = args.crop or 256, 1, 0
     if args.image is None:

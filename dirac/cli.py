@@ -57,7 +57,7 @@ def check_output(path: Path, inputs: List[Path], shape: Tuple[int, ...]) -> str:
         resolved = path.resolve()
     except (OSError, RuntimeError):  # a symbolic-link loop
         raise DiracError(f"{path}: cannot write output (too many levels of symbolic links)") from None
-    if any(resolved == p.resolve() for p in inputs):
+    if any(resolved == _resolved(p) for p in inputs):
         raise DiracError(f"{path}: refusing to overwrite an input file")
     if not path.parent.is_dir():
         problem = "is not a directory" if path.parent.exists() else "does not exist"
@@ -126,10 +126,19 @@ def expand_inputs(specs: List[str]) -> List[Path]:
     return list(unique.values())
 
 
-def _identity(path: Path) -> Path:
-    """One name for one file, however it is spelled (relative, absolute, through links)."""
+def _resolved(path: Path) -> Path:
+    """``path`` with every link followed; a link loop stays as it is (its reading reports it)."""
     try:
         return path.resolve()
+    except (OSError, RuntimeError):
+        return path
+
+
+def _identity(path: Path) -> Path:
+    """One name for one file, however its folder is spelled (relative, absolute, through linked
+    folders); differently named links stay distinct inputs, as they name distinct outputs."""
+    try:
+        return path.parent.resolve() / path.name
     except (OSError, RuntimeError):  # a link loop: reported when the file is read
         return path
 

@@ -26,7 +26,10 @@ def find_images(dirs: Sequence[str | Path]) -> List[Path]:
         paths += [p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
     if not paths:
         raise DiracError(f"no training images (PNG/BMP/TIFF/PPM) under {', '.join(map(str, dirs))}")
-    return sorted({p.resolve(): p for p in paths}.values())  # a folder named twice gives its images once
+    unique: dict = {}
+    for path in sorted(paths):  # a folder named twice gives its images once (the first name kept)
+        unique.setdefault(path.parent.resolve() / path.name, path)
+    return list(unique.values())
 
 
 def check_coded_on_the_fly(codec: str) -> None:

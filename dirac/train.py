@@ -84,9 +84,15 @@ def to_tensor(batch: np.ndarray, device) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last)
 
 
+def _has_accelerator() -> bool:
+    """A CUDA, Apple or Intel GPU: without one, accelerate is told to split work on the CPU."""
+    xpu = getattr(torch, "xpu", None)
+    return torch.cuda.is_available() or torch.backends.mps.is_available() or bool(xpu and xpu.is_available())
+
+
 def _remove(path: Path) -> None:
     """``path`` gone, file or folder, if it was there."""
-    if path.is_dir():
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
@@ -117,7 +123,7 @@ class Trainer:
         unknown = sorted(set(cfg.model) - set(MODEL_OPTIONS))
         if unknown:
             raise DiracError(f"training: unknown model option(s) {', '.join(map(str, unknown))}; known: {', '.join(MODEL_OPTIONS)}")
-        self.accelerator = Accelerator(cpu=not torch.cuda.is_available())  # CPU-only machines still split work
+        self.accelerator = Accelerator(cpu=not _has_accelerator())  # CPU-only machines still split work
         torch.manual_seed(cfg.seed + self.accelerator.process_index)
         self.step, self.best, self.model, state, warm = 0, -math.inf, None, None, False
         if self.ckpt.exists():
@@ -151,7 +157,8 @@ class Trainer:
             else:  # the others draw fresh, distinct streams
                 self.sampler.rng = np.random.default_rng([cfg.seed, self.accelerator.process_index, self.step])
                 torch.manual_seed(cfg.seed + 1000 * self.accelerator.process_index + self.step)
-            self._truncate_log(self.step)
+            if self.accelerator.is_main_process:
+                self._truncate_log(self.step)
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         self.ema.to(self.accelerator.device)  # the shadow weights live where the model does
         self.scheduler = make_scheduler(self.unwrapped.config.num_train_timesteps)
@@ -296,11 +303,16 @@ class Trainer:
                 if path.is_file():
                     path.chmod(mode)  # safetensors writes 0600
             for part in sorted(staging.iterdir()):
-                old = self.out / f".old-{part.name}"
+                target, old = self.out / part.name, self.out / f".old-{part.name}"
                 _remove(old)
-                if (self.out / part.name).exists():
-                    (self.out / part.name).rename(old)
-                part.rename(self.out / part.name)
+                if target.exists():
+                    target.rename(old)
+                try:
+                    part.rename(target)
+                except BaseException:  # put the previous part back before giving up
+                    if old.exists() and not target.exists():
+                        old.rename(target)
+                    raise
                 _remove(old)
             staging.rmdir()
 
@@ -381,8 +393,8 @@ class Trainer:
                 pipe = self.ema_pipeline()
                 row["val_psnr_gain_db"] = gain = self.validate(pipe)
                 if gain > self.best:
-                    self.best = gain
                     self.save_weights(pipe)
+                    self.best = gain  # only once they are saved: a checkpoint must not claim unsaved weights
             if row:
                 self._log({"step": self.step, "seconds": round(time.time() - start, 1), **row})
             if time.time() - last_ckpt > cfg.checkpoint_minutes * 60 or self.step == cfg.steps or out_of_time:

@@ -130,6 +130,9 @@ def test_one_file_named_two_ways_is_enhanced_once(tmp_path, jpeg_file, tiny_weig
     out.mkdir()
     assert main(["enhance", jpeg_file.name, str(jpeg_file), "-o", str(out), "--weights", str(tiny_weights)]) == 0
     assert [p.name for p in out.iterdir()] == ["in.png"] and capsys.readouterr().out.count(" -> ") == 1
+    (tmp_path / "alias.jpg").symlink_to(jpeg_file.name)  # another name: another output
+    assert main(["enhance", str(jpeg_file), str(tmp_path / "alias.jpg"), "-o", str(out), "--weights", str(tiny_weights)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["alias.png", "in.png"]
 
 
 def test_missing_weights_exit_2(tmp_path, jpeg_file, capsys):

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -301,3 +302,15 @@ def test_weights_are_saved_whole_and_by_the_umask(tmp_path, monkeypatch):
     with pytest.raises(DiracError, match="cannot write .*No space left on device"):
         trainer.save_weights(trainer.ema_pipeline())
     assert {p: p.read_bytes() for p in files} == before  # the previous best weights are whole
+    monkeypatch.undo()
+    rename = Path.rename
+
+    def interrupted_swap(self, target):
+        if self.parent.name == ".saving":
+            raise KeyboardInterrupt
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", interrupted_swap)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.save_weights(trainer.ema_pipeline())
+    assert {p: p.read_bytes() for p in files} == before  # the part set aside is put back
