@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 import base_codecs
 from base_codecs import DiracError, images
 
+from .data import resolved, unique_files
+
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}  # what each output format can store
 
@@ -54,10 +56,10 @@ def check_output(path: Path, inputs: List[Path], shape: Tuple[int, ...]) -> str:
     if fmt is None:
         raise DiracError(f"{path}: unsupported output extension; use one of {', '.join(OUTPUT_FORMATS)}")
     try:
-        resolved = path.resolve()
+        output = path.resolve()
     except (OSError, RuntimeError):  # a symbolic-link loop
         raise DiracError(f"{path}: cannot write output (too many levels of symbolic links)") from None
-    if any(resolved == _resolved(p) for p in inputs):
+    if any(output == resolved(p) for p in inputs):
         raise DiracError(f"{path}: refusing to overwrite an input file")
     if not path.parent.is_dir():
         problem = "is not a directory" if path.parent.exists() else "does not exist"
@@ -120,27 +122,7 @@ def expand_inputs(specs: List[str]) -> List[Path]:
             paths += matches
         else:
             paths.append(Path(spec))
-    unique: dict = {}
-    for path in paths:
-        unique.setdefault(_identity(path), path)
-    return list(unique.values())
-
-
-def _resolved(path: Path) -> Path:
-    """``path`` with every link followed; a link loop stays as it is (its reading reports it)."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path
-
-
-def _identity(path: Path) -> Path:
-    """One name for one file, however its folder is spelled (relative, absolute, through linked
-    folders); differently named links stay distinct inputs, as they name distinct outputs."""
-    try:
-        return path.parent.resolve() / path.name
-    except (OSError, RuntimeError):  # a link loop: reported when the file is read
-        return path
+    return unique_files(paths)
 
 
 def output_path(text: str, what: str) -> Path:

@@ -26,10 +26,25 @@ def find_images(dirs: Sequence[str | Path]) -> List[Path]:
         paths += [p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
     if not paths:
         raise DiracError(f"no training images (PNG/BMP/TIFF/PPM) under {', '.join(map(str, dirs))}")
-    unique: dict = {}
-    for path in sorted(paths):  # a folder named twice gives its images once (the first name kept)
-        unique.setdefault(path.parent.resolve() / path.name, path)
+    return unique_files(sorted(paths))  # a folder named twice gives its images once
+
+
+def unique_files(paths: Sequence[Path]) -> List[Path]:
+    """``paths`` in order without repeats of one file, however its folder is spelled (relative,
+    absolute, through linked folders; the first spelling kept); differently named links stay
+    apart, as they name different outputs."""
+    unique: Dict[Path, Path] = {}
+    for path in paths:
+        unique.setdefault(resolved(path.parent) / path.name, path)
     return list(unique.values())
+
+
+def resolved(path: Path) -> Path:
+    """``path`` with every link followed; a link loop stays as it is (reading it reports it)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
 
 
 def check_coded_on_the_fly(codec: str) -> None:

@@ -24,9 +24,12 @@ from .tiling import DEFAULT_OVERLAP
 ImageInput = Union[np.ndarray, Image.Image, torch.Tensor]
 
 
+SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+
 def default_weights(codec: str = "jpeg") -> Path:
     """Shipped weights for ``codec``: ``$DIRAC_WEIGHTS/<codec>`` (when set and not empty) or the repository's ``weights/``."""
-    root = Path(os.environ.get("DIRAC_WEIGHTS") or Path(__file__).resolve().parents[1] / "weights")
+    root = Path(os.environ.get("DIRAC_WEIGHTS") or SHIPPED_WEIGHTS)
     return root / codec
 
 
@@ -133,7 +136,7 @@ class Enhancer:
             family = codec or "jpeg"
             path = default_weights(family)
             if not (path / "model_index.json").is_file():
-                shipped = Path(__file__).resolve().parents[1] / "weights" / family
+                shipped = SHIPPED_WEIGHTS / family
                 if shipped != path and (shipped / "model_index.json").is_file():  # $DIRAC_WEIGHTS hides them
                     raise DiracError(f"no {family} weights at {path}, where $DIRAC_WEIGHTS points; unset it for the "
                                      f"shipped weights in {shipped}, or {_how_to_train(family, path)}")
