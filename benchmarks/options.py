@@ -47,6 +47,17 @@ def fraction(text: str) -> float:
     return value
 
 
+def detail_sigma(text: str) -> float:
+    """dirac's detail scale in pixels, as ``dirac.sampler.check_detail_sigma`` takes it."""
+    from base_codecs import DiracError
+    from dirac.sampler import check_detail_sigma  # imports torch: not on importing this module
+
+    try:
+        return check_detail_sigma(float(text))
+    except (ValueError, DiracError) as exc:
+        raise argparse.ArgumentTypeError(f"expected a scale in pixels, 0..64, got {text!r}") from exc
+
+
 def integer(text: str, minimum: int = 1, maximum: Optional[int] = None) -> int:
     """A whole number of at least ``minimum`` (and at most ``maximum``): a count, a size, a quality."""
     try:

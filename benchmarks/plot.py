@@ -31,10 +31,12 @@ def _plt():
 
 
 def _title(data: dict) -> str:
-    """Which run a figure shows: set, protocol, tag and any non-default dirac noise (eta)."""
+    """Which run a figure shows: set, protocol, tag and any non-default dirac sampling (eta, detail_sigma)."""
     settings = data["settings"]
     tag = f" · {settings['tag']}" if settings.get("tag") else ""
     eta = f", eta {settings['eta']:g}" if settings.get("eta") else ""
+    if settings.get("detail_sigma") is not None:
+        eta += f", detail_sigma {settings['detail_sigma']:g}"
     return f"{data['codec']} · {data['dataset']} · {data['protocol']} protocol{tag} ({settings['images']} images{eta})"
 
 

@@ -23,7 +23,7 @@ from . import peers as peer_registry
 from .command import run_command
 from .datasets import open_dataset
 from .environment import describe
-from .options import fraction, integer, methods, numbers, realism
+from .options import detail_sigma, fraction, integer, methods, numbers, realism
 from .protocols import PROTOCOLS, cases, default_protocol
 from .published import published
 from .results import RESULTS, RUN_SCHEMA, run_filename, write_json
@@ -47,6 +47,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--steps", type=integer, default=20, help="N, the diffusion steps at realism 1 (default 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eta", type=fraction, default=0.0, help="dirac's fresh noise per step, 0 (DDIM, default) .. 1 (DDPM)")
+    p.add_argument("--detail-sigma", type=detail_sigma, help="dirac's detail scale above realism 0 in pixels "
+                   "(default: the weights' setting; 0 = the steps' whole output)")
     p.add_argument("--methods", type=methods, default=",".join(DEFAULT_METHODS),
                    help=f"comma-separated, from {', '.join(DEFAULT_METHODS)} (default all)")
     p.add_argument("--weights", type=Path, help="dirac weights folder (default $DIRAC_WEIGHTS/<codec>, else weights/<codec>)")
@@ -97,7 +99,7 @@ class Run:
         self.device = args.device or ("cuda" if _cuda() else "cpu")
         self.peers, self.skipped = peer_registry.make_many(
             args.methods, args.codec, weights=args.weights, realism=args.realism, steps=args.steps,
-            seed=args.seed, eta=args.eta, device=self.device, dncnn3_weights=args.dncnn3_weights)
+            seed=args.seed, eta=args.eta, detail_sigma=args.detail_sigma, device=self.device, dncnn3_weights=args.dncnn3_weights)
         for name, reason in self.skipped.items():
             print(f"benchmarks: {reason}", file=sys.stderr)
         if not self.peers:
@@ -115,6 +117,7 @@ class Run:
         n = min(a.limit or len(self.dataset.images), len(self.dataset.images))
         return {
             "tag": a.tag, "rates": self.rates, "realism": a.realism, "steps": a.steps, "seed": a.seed, "eta": a.eta,
+            "detail_sigma": a.detail_sigma,
             "methods": [p.name for p in self.peers], "images": n, "dataset_path": str(self.dataset.path),
             "crop": a.crop, "quick": a.quick, "perceptual": not a.no_perceptual, "device": self.device,
             "fid_protocol": "FID/256: non-overlapping 256x256 crops plus the grid shifted by 128",

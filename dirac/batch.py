@@ -34,7 +34,7 @@ def is_video(path: Path) -> bool:
 def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int, video: bool) -> int:
     """Enhance frames ``rank``, ``rank + world``, ... of ``src``; returns how many were written.
     A video that fails part-way takes back the frames it wrote: no half-enhanced clips."""
-    from .cli import check_output, decode_with_rate, write_image_atomic
+    from .cli import check_output, decode_with_rate, dial_options, write_image_atomic
 
     family, decoded, rate = decode_with_rate(src, args, video)
     enhancer = cache.get(family)
@@ -49,8 +49,7 @@ def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int, 
             dst = out_dir / (f"{src.stem}_{index:06d}.png" if video else f"{src.stem}.png")
             fmt = check_output(dst, [src], frame.shape)
             # one seed for every frame: shared noise, so synthesised texture does not flicker
-            out = enhancer.enhance(frame, rate, realism=args.realism, seed=args.seed, steps=args.steps, eta=args.eta,
-                                   tile=args.tile)
+            out = enhancer.enhance(frame, rate, **dial_options(args))
             write_image_atomic(out, dst, fmt)
             written.append(dst)
     except BaseException:

@@ -180,22 +180,27 @@ def enhance_file(src: Path, dst: Path, args, cache: EnhancerCache, inputs: List[
 
     family, decoded, rate = decode_with_rate(src, args)
     fmt = check_output(dst, inputs, decoded.image.shape)
-    out = cache.get(family).enhance(
-        decoded.image, rate, realism=args.realism, steps=args.steps, seed=args.seed, eta=args.eta, tile=args.tile,
-        progress=len(inputs) == 1,
-    )
+    out = cache.get(family).enhance(decoded.image, rate, progress=len(inputs) == 1, **dial_options(args))
     write_image_atomic(out, dst, fmt)
     calls = calls_for(args.realism, args.steps)  # says so when a small realism x steps rounds to one call
     return f"{src} -> {dst}: {family} rate {rate:g}, realism {args.realism:g} ({calls} of {args.steps} network calls)"
 
 
+def dial_options(args) -> dict:
+    """The ``Enhancer.enhance`` keywords that ``enhance`` and ``batch`` take from the command line."""
+    return dict(realism=args.realism, steps=args.steps, seed=args.seed, eta=args.eta, tile=args.tile,
+                detail_sigma=args.detail_sigma)
+
+
 def check_dial(args) -> None:
     """Bad dial, noise or tile settings fail once, as bad usage, before any decoding."""
-    from .sampler import check_eta, check_seed, check_steps
+    from .sampler import check_detail_sigma, check_eta, check_seed, check_steps
     from .tiling import DEFAULT_OVERLAP, check_tiling
 
     check_steps(args.realism, args.steps)
     check_eta(args.eta)
+    if args.detail_sigma is not None:
+        check_detail_sigma(args.detail_sigma)
     check_seed(args.seed)
     check_tiling(args.tile, DEFAULT_OVERLAP)
 
@@ -213,6 +218,7 @@ def add_enhance_arguments(p: argparse.ArgumentParser, seed_help: str, seed_defau
     p.add_argument("--steps", type=int, default=20, help="schedule length N, at most 500; realism*N calls run")
     p.add_argument("--seed", type=int, default=seed_default, help=seed_help)
     p.add_argument("--eta", type=float, default=0.0, help="fresh noise per step: 0 = DDIM (default) .. 1 = DDPM")
+    p.add_argument("--detail-sigma", type=float, default=None, help="above realism 0, the steps add detail finer than this many pixels to the realism-0 output (default: the weights' setting, 1; 0 = the steps' whole output)")
     p.add_argument("--weights", default=None, help="weights directory (default: $DIRAC_WEIGHTS/<codec>, else the shipped weights/<codec>)")
     p.add_argument("--tile", type=int, default=1024, help="tile size in pixels, a multiple of 16 above the 32-pixel overlap (default 1024); bounds memory")
 

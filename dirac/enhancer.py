@@ -18,7 +18,7 @@ from base_codecs import DiracError
 from .arguments import check_device
 from .model import ResidualDenoiser
 from .pipeline import DiracPipeline
-from .sampler import check_seed
+from .sampler import check_detail_sigma, check_seed
 from .tiling import DEFAULT_OVERLAP
 
 ImageInput = Union[np.ndarray, Image.Image, torch.Tensor]
@@ -101,6 +101,10 @@ def check_config(pipeline: DiracPipeline, path: Path) -> None:
     steps, lo, hi = cfg.num_train_timesteps, pipeline.config.t_start_min, pipeline.config.t_start_max
     if not (all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) and 0 < lo <= hi < steps):
         raise DiracError(f"weights at {path}: t_start range must be whole timesteps within 1..{steps - 1}")
+    try:
+        check_detail_sigma(pipeline.config.detail_sigma)
+    except DiracError as exc:
+        raise DiracError(f"weights at {path}: {exc}") from None
     alphas = torch.as_tensor(scheduler.alphas_cumprod).double()[: hi + 1]  # the sampler uses no later timestep
     if scheduler.config.num_train_timesteps != steps or not (
         bool(alphas.isfinite().all()) and 0 < alphas[-1] and alphas[1] < 1 and bool((alphas[1:] <= alphas[:-1]).all())
@@ -162,11 +166,14 @@ class Enhancer:
         tile: int = 1024,
         overlap: int = DEFAULT_OVERLAP,
         progress: bool = False,
+        detail_sigma: Optional[float] = None,
     ) -> ImageInput:
         """Enhance ``image`` (the base decode) coded at native ``rate`` (e.g. JPEG quality).
 
         numpy uint8 HxW/HxWx3 and PIL images come back as the same type; torch tensors in
         [0, 1] (CxHxW or BxCxHxW) come back as float tensors on their own device.
+        Above realism 0, the steps add detail finer than ``detail_sigma`` pixels to the one-call
+        estimate (None: the weights' setting, 1 for the shipped ones; 0: the steps' whole output).
         """
         check_seed(seed)
         batch, restore = self._to_batch(image)
@@ -175,7 +182,7 @@ class Enhancer:
             result = restore(
                 self.pipeline(
                     batch.to(self.device), rate, realism=realism, steps=steps, eta=eta, generator=generator,
-                    tile=tile, overlap=overlap, progress=progress,
+                    tile=tile, overlap=overlap, progress=progress, detail_sigma=detail_sigma,
                 )
             )
         return result.clone() if isinstance(result, torch.Tensor) else result  # a normal tensor again

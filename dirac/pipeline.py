@@ -17,7 +17,7 @@ from base_codecs import DiracError
 from .arguments import number
 from .model import ResidualDenoiser
 from .rates import interpolate_stat, normalise_rate
-from .sampler import T_START_MAX, T_START_MIN, check_steps, sample_residual
+from .sampler import DETAIL_SIGMA, T_START_MAX, T_START_MIN, check_detail_sigma, check_steps, sample_residual
 from .tiling import DEFAULT_OVERLAP, apply_tiled
 
 
@@ -41,10 +41,13 @@ def check_images(images) -> None:
 class DiracPipeline(DiffusionPipeline):
     """Residual diffusion enhancement of a base codec's reconstruction."""
 
-    def __init__(self, model: ResidualDenoiser, scheduler: DDPMScheduler, t_start_min: int = T_START_MIN, t_start_max: int = T_START_MAX):
+    def __init__(
+        self, model: ResidualDenoiser, scheduler: DDPMScheduler, t_start_min: int = T_START_MIN, t_start_max: int = T_START_MAX,
+        detail_sigma: float = DETAIL_SIGMA,
+    ):
         super().__init__()
         self.register_modules(model=model, scheduler=scheduler)
-        self.register_to_config(t_start_min=t_start_min, t_start_max=t_start_max)
+        self.register_to_config(t_start_min=t_start_min, t_start_max=t_start_max, detail_sigma=detail_sigma)
 
     def t_start(self, rate_unit: float) -> int:
         """Where sampling starts: later (less noise) at fine rates, earlier at coarse ones."""
@@ -68,8 +71,11 @@ class DiracPipeline(DiffusionPipeline):
         tile: int = 1024,
         overlap: int = DEFAULT_OVERLAP,
         progress: bool = False,
+        detail_sigma: Optional[float] = None,
     ) -> torch.Tensor:
+        """``detail_sigma`` None: the configured one (see :mod:`dirac.sampler`); 0 keeps the trajectory whole."""
         check_images(images)
+        detail_sigma = check_detail_sigma(self.config.detail_sigma if detail_sigma is None else detail_sigma)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise DiracError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         scalar = isinstance(rate, (str, bytes)) or not hasattr(rate, "__iter__") or getattr(rate, "ndim", 1) == 0
@@ -78,11 +84,12 @@ class DiracPipeline(DiffusionPipeline):
             raise DiracError(f"got {len(rates)} rates for a batch of {images.shape[0]} images")
         total = images.shape[0] * check_steps(realism, steps, self.config.t_start_min)
         bar = tqdm(total=total, desc="enhance", unit="call", disable=not progress or total < 2)
-        out = [self._enhance_one(img[None], r, realism, steps, eta, generator, tile, overlap, bar.update) for img, r in zip(images, rates)]
+        options = dict(realism=realism, steps=steps, eta=eta, generator=generator, detail_sigma=detail_sigma)
+        out = [self._enhance_one(img[None], r, tile, overlap, bar.update, options) for img, r in zip(images, rates)]
         bar.close()
         return out[0] if len(out) == 1 else torch.cat(out)
 
-    def _enhance_one(self, image, rate, realism, steps, eta, generator, tile, overlap, tick) -> torch.Tensor:
+    def _enhance_one(self, image, rate, tile, overlap, tick, options) -> torch.Tensor:
         """One image. Full-size float tensors are few (the input, one accumulator, one output):
         tiles are cut, padded to the network stride and scaled one at a time."""
         codec = self.model.config.codec
@@ -104,8 +111,8 @@ class DiracPipeline(DiffusionPipeline):
             return apply_tiled(lambda z, xt: network(z, xt, t_t), z_t, x, tile, overlap, multiple)
 
         z_0 = sample_residual(
-            denoise, torch.Size(padded), self.scheduler, self.t_start(rate_unit), steps, realism, tau / sigma,
-            generator=generator, device=x.device, progress=tick, eta=eta,
+            denoise, torch.Size(padded), self.scheduler, self.t_start(rate_unit), tau=tau / sigma, device=x.device,
+            progress=tick, **options,
         )
         out = z_0[:, :, :height, :width].mul_(sigma).add_(x).clamp_(0, 1)  # in place: no new full-size tensor
         return out.mean(dim=1, keepdim=True) if grey else out

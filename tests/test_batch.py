@@ -78,6 +78,7 @@ def test_a_video_that_fails_part_way_takes_back_its_frames(tmp_path, smooth_rgb,
 @pytest.mark.parametrize("option, value, message", [("--realism", "5", "realism must be in [0, 1]"),
                                                     ("--steps", "0", "steps must be at least 1"),
                                                     ("--eta", "2", "eta must be in [0, 1]"),
+                                                    ("--detail-sigma", "nan", "detail_sigma must be in [0, 64]"),
                                                     ("--tile", "100", "tile must be a multiple of 16")])
 def test_batch_bad_dial_is_one_usage_error_before_any_file(tmp_path, jpeg_dir, tiny_weights, capsys, option, value, message):
     out = tmp_path / "out"
@@ -88,14 +89,14 @@ def test_batch_bad_dial_is_one_usage_error_before_any_file(tmp_path, jpeg_dir, t
     assert not any(out.iterdir())
 
 
-def test_batch_passes_eta_and_tile(tmp_path, jpeg_dir, tiny_enhancer, tiny_weights):
+def test_batch_passes_eta_tile_and_detail_sigma(tmp_path, jpeg_dir, tiny_enhancer, tiny_weights):
     out = tmp_path / "out"
     out.mkdir()
     args = ["batch", str(jpeg_dir / "im1.jpg"), "-o", str(out), "--weights", str(tiny_weights), "--realism", "1",
-            "--steps", "3", "--seed", "2", "--eta", "1", "--tile", "64"]
+            "--steps", "3", "--seed", "2", "--eta", "1", "--tile", "64", "--detail-sigma", "2"]
     assert main(args) == 0
     decoded = tiny_enhancer.decode((jpeg_dir / "im1.jpg").read_bytes())
-    expected = tiny_enhancer.enhance(decoded.image, decoded.rate.value, realism=1, steps=3, seed=2, eta=1, tile=64)
+    expected = tiny_enhancer.enhance(decoded.image, decoded.rate.value, realism=1, steps=3, seed=2, eta=1, tile=64, detail_sigma=2)
     default = tiny_enhancer.enhance(decoded.image, decoded.rate.value, realism=1, steps=3, seed=2)
     written = np.asarray(Image.open(out / "im1.png"))
     assert np.array_equal(written, expected) and not np.array_equal(written, default)

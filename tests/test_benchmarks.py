@@ -145,7 +145,8 @@ def test_run_on_part_of_a_set_never_replaces_its_figures(tmp_path):
 @pytest.mark.parametrize("option, value", [("--limit", "0"), ("--limit", "-1"), ("--crop", "0"), ("--rates", ""), ("--rates", ","),
                                            ("--rates", "10,10"), ("--realism", "0,0"), ("--realism", "0.1,0.10000001"),
                                            ("--realism", "1.5"), ("--realism", "nan"), ("--methods", "base,base"),
-                                           ("--methods", ""), ("--methods", " , "), ("--steps", "0"), ("--eta", "1.5"), ("--eta", "nan")])
+                                           ("--methods", ""), ("--methods", " , "), ("--steps", "0"), ("--eta", "1.5"), ("--eta", "nan"),
+                                           ("--detail-sigma", "-1"), ("--detail-sigma", "x")])
 def test_bad_run_options_are_usage_errors(option, value, capsys):
     """Repeats would be measured twice and averaged twice; an empty method list has nothing to run."""
     with pytest.raises(SystemExit) as exc:
@@ -192,6 +193,8 @@ def test_table_names_a_non_default_sampler(tmp_path):
     assert "eta 1 (DDPM)" in tables.run_table(data)
     data["settings"]["eta"] = 0.0
     assert "eta" not in tables.run_table(data)
+    data["settings"]["detail_sigma"] = 0.0
+    assert "detail_sigma 0" in tables.run_table(data)
 
 
 def test_unavailable_metric_is_null_with_a_note_never_faked(monkeypatch):

@@ -1,5 +1,6 @@
 """The pipeline and the Enhancer API on a tiny randomly initialised model."""
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +173,22 @@ def test_eta_changes_only_the_stochastic_path(enhancer):
     ddim, ddpm = (enhancer.enhance(img, 10, realism=1.0, steps=5, seed=1, eta=e) for e in (0.0, 1.0))
     assert np.array_equal(ddim, enhancer.enhance(img, 10, realism=1.0, steps=5, seed=1))  # DDIM is the default
     assert not np.array_equal(ddim, ddpm)
+
+
+def test_detail_sigma_changes_only_the_multi_call_path_and_round_trips(enhancer, tmp_path):
+    img = smooth_image(32, 32)
+    assert np.array_equal(enhancer.enhance(img, 10, detail_sigma=0.0), enhancer.enhance(img, 10, detail_sigma=3.0))
+    default, whole = (enhancer.enhance(img, 10, realism=1.0, steps=5, seed=1, detail_sigma=s) for s in (None, 0.0))
+    configured = enhancer.pipeline.config.detail_sigma
+    assert configured == 1.0 and np.array_equal(default, enhancer.enhance(img, 10, realism=1.0, steps=5, seed=1, detail_sigma=configured))
+    assert not np.array_equal(default, whole)
+    with pytest.raises(DiracError, match="detail_sigma must be in"):
+        enhancer.enhance(img, 10, realism=1.0, detail_sigma=-0.5)
+    enhancer.pipeline.save_pretrained(tmp_path / "w")
+    config = json.loads((tmp_path / "w" / "model_index.json").read_text())
+    config["detail_sigma"] = 0.0
+    (tmp_path / "w" / "model_index.json").write_text(json.dumps(config))
+    assert np.array_equal(Enhancer.from_pretrained(tmp_path / "w").enhance(img, 10, realism=1.0, steps=5, seed=1), whole)
 
 
 def test_enhance_bytes_reads_rate_from_jpeg(enhancer):

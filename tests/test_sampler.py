@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from dirac import DiracError
-from dirac.sampler import calls_for, late_start_timesteps, make_scheduler, sample_residual
+from dirac.sampler import calls_for, check_detail_sigma, gaussian_blur, late_start_timesteps, make_scheduler, sample_residual
 
 SHAPE = (1, 3, 16, 16)
 
@@ -100,3 +100,46 @@ def test_bad_dial_settings_raise():
         late_start_timesteps(10, 20)
     with pytest.raises(DiracError, match="eta"):
         run(lambda z, t: z, 1.0, eta=-0.1)
+
+
+def _split_network(first, later):
+    """First call (zero input) returns ``first``, every later call ``later``."""
+    return lambda z, t: (first if torch.count_nonzero(z) == 0 else later).clone()
+
+
+def test_detail_sigma_keeps_the_first_calls_coarse_structure_and_the_trajectorys_fine_detail():
+    ys, xs = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    coarse = (xs / 63).expand(1, 3, 64, 64)  # the one-call estimate: a ramp
+    checker = 0.2 * ((ys + xs) % 2 * 2 - 1).expand(1, 3, 64, 64)  # detail at the finest scale
+    later = coarse + 0.5 + checker  # the trajectory: a coarse offset (wrong structure) plus detail
+    net = _split_network(coarse, later)
+    shape = (1, 3, 64, 64)
+    whole = sample_residual(net, shape, make_scheduler(), 600, 5, 1.0, 3.0, generator=torch.Generator().manual_seed(0))
+    split = sample_residual(net, shape, make_scheduler(), 600, 5, 1.0, 3.0, generator=torch.Generator().manual_seed(0),
+                            detail_sigma=1.0)
+    assert torch.allclose(whole, later)  # 0 (the default): the trajectory's output unchanged
+    added = split - coarse
+    assert abs(added.mean().item()) < 0.01  # the coarse offset is gone
+    assert (added * checker).mean() > 0.9 * (checker * checker).mean()  # the finest detail stays
+    one_call = sample_residual(net, shape, make_scheduler(), 600, 5, 0.0, 3.0, detail_sigma=1.0)
+    assert torch.equal(one_call, coarse)  # realism 0 is the one-call estimate, whatever the scale
+
+
+def test_detail_sigma_output_stays_within_tau():
+    net = _split_network(torch.full(SHAPE, 0.7), torch.where(torch.rand(SHAPE) > 0.5, 1e6, -1e6))
+    out = sample_residual(net, SHAPE, make_scheduler(), 600, 4, 1.0, 0.7, generator=torch.Generator().manual_seed(0), detail_sigma=2.0)
+    assert out.abs().max() <= 0.7
+
+
+def test_gaussian_blur_keeps_constants_and_the_mean_of_any_size():
+    assert torch.allclose(gaussian_blur(torch.full((1, 3, 5, 1), 0.3), 1.0), torch.full((1, 3, 5, 1), 0.3))
+    x = torch.randn(1, 3, 40, 40, generator=torch.Generator().manual_seed(0))
+    y = gaussian_blur(x, 1.5)
+    assert y.shape == x.shape and y.std() < 0.5 * x.std() and abs(y.mean() - x.mean()) < 0.02
+
+
+@pytest.mark.parametrize("value, message", [(-1.0, "must be in \\[0, 64\\]"), (float("nan"), "must be in"), (100, "must be in"),
+                                            ("1", "detail_sigma must be a number"), (True, "detail_sigma must be a number")])
+def test_bad_detail_sigma_is_a_project_error(value, message):
+    with pytest.raises(DiracError, match=message):
+        check_detail_sigma(value)
