@@ -55,7 +55,7 @@ def detail_sigma(text: str) -> float:
     try:
         return check_detail_sigma(float(text))
     except (ValueError, DiracError) as exc:
-        raise argparse.ArgumentTypeError(f"expected a scale in pixels, 0..64, got {text!r}") from exc
+        raise argparse.ArgumentTypeError(f"expected 0 or a scale in pixels, 0.5..64, got {text!r}") from exc
 
 
 def integer(text: str, minimum: int = 1, maximum: Optional[int] = None) -> int:

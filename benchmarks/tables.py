@@ -38,7 +38,7 @@ def _provenance(data: dict) -> str:
     extra = (f", {s['crop']}px crops" if s.get("crop") else "") + ("" if data.get("complete", True) else ", INCOMPLETE")
     if s.get("eta"):  # a non-default sampler must not pass for the default one
         extra += f", dirac steps with eta {s['eta']:g} ({'DDPM' if s['eta'] == 1 else 'between DDIM and DDPM'})"
-    if s.get("detail_sigma") is not None:  # likewise a detail scale other than the weights' own
+    if s.get("detail_sigma") is not None:  # likewise a detail scale set for the run, not the weights' own
         extra += f", dirac detail_sigma {s['detail_sigma']:g}"
     return (f"{s['images']} images{extra}; {env['timestamp']}, commit {commit}; "
             f"{machine['cpu_model']}, {machine['cores']} cores, {machine.get('torch_threads')} torch threads")

@@ -78,7 +78,7 @@ def test_a_video_that_fails_part_way_takes_back_its_frames(tmp_path, smooth_rgb,
 @pytest.mark.parametrize("option, value, message", [("--realism", "5", "realism must be in [0, 1]"),
                                                     ("--steps", "0", "steps must be at least 1"),
                                                     ("--eta", "2", "eta must be in [0, 1]"),
-                                                    ("--detail-sigma", "nan", "detail_sigma must be in [0, 64]"),
+                                                    ("--detail-sigma", "nan", "detail_sigma must be 0 (the steps' whole output) or in [0.5, 64]"),
                                                     ("--tile", "100", "tile must be a multiple of 16")])
 def test_batch_bad_dial_is_one_usage_error_before_any_file(tmp_path, jpeg_dir, tiny_weights, capsys, option, value, message):
     out = tmp_path / "out"

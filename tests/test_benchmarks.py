@@ -322,6 +322,28 @@ def test_video_benchmark_shared_noise_flickers_less(tmp_path, tiny_weights):
     assert rows[("jpeg decode", None)]["psnr"] > 20
 
 
+def test_detail_scale_is_measured_on_the_weights_held_out_images(tmp_path, tiny_weights):
+    from benchmarks import detail_scale
+    from benchmarks.shared import shared_root
+
+    if not (shared_root() / "datasets" / "train").is_dir():
+        pytest.skip("shared training images not found")
+    weights = tmp_path / "jpeg"
+    shutil.copytree(tiny_weights, weights)
+    (weights / "train_config.json").write_text(json.dumps({"data": ["../shared/datasets/train/usc_sipi_misc"]}))
+    args = ["--sigmas", "0,1", "--qualities", "10", "--crop", "64", "--weights", str(weights), "--out", str(tmp_path)]
+    assert detail_scale.main(args) == 0
+    data = json.loads((tmp_path / "detail-scale-heldout.json").read_text())
+    held_out = sorted(p.name for p in (shared_root() / "datasets" / "train" / "usc_sipi_misc").glob("*.png"))[::20]
+    assert [name.split("/")[1] for name in data["images"]] == held_out
+    rows = {r["setting"]: r for r in data["rows"]}
+    assert set(rows) == {"realism 0", "realism 1, detail_sigma 0", "realism 1, detail_sigma 1"}
+    assert all(r["psnr"] > 15 and 0 <= r["lpips"] < 1 and 0 <= r["dists"] < 1 for r in rows.values())
+    assert rows["realism 1, detail_sigma 0"]["psnr"] != rows["realism 1, detail_sigma 1"]["psnr"]
+    (weights / "train_config.json").unlink()
+    assert detail_scale.main(args) == 2  # no record of the held-out images: a one-line error
+
+
 def test_side_by_side_figure_has_three_panels(tmp_path, tiny_weights):
     from benchmarks import figure
 

@@ -182,13 +182,16 @@ def test_detail_sigma_changes_only_the_multi_call_path_and_round_trips(enhancer,
     configured = enhancer.pipeline.config.detail_sigma
     assert configured == 1.0 and np.array_equal(default, enhancer.enhance(img, 10, realism=1.0, steps=5, seed=1, detail_sigma=configured))
     assert not np.array_equal(default, whole)
-    with pytest.raises(DiracError, match="detail_sigma must be in"):
+    with pytest.raises(DiracError, match="detail_sigma must be 0 \\(the steps' whole output\\) or in"):
         enhancer.enhance(img, 10, realism=1.0, detail_sigma=-0.5)
     enhancer.pipeline.save_pretrained(tmp_path / "w")
     config = json.loads((tmp_path / "w" / "model_index.json").read_text())
     config["detail_sigma"] = 0.0
     (tmp_path / "w" / "model_index.json").write_text(json.dumps(config))
     assert np.array_equal(Enhancer.from_pretrained(tmp_path / "w").enhance(img, 10, realism=1.0, steps=5, seed=1), whole)
+    del config["detail_sigma"]  # weights saved before the setting existed get the default
+    (tmp_path / "w" / "model_index.json").write_text(json.dumps(config))
+    assert Enhancer.from_pretrained(tmp_path / "w").pipeline.config.detail_sigma == 1.0
 
 
 def test_enhance_bytes_reads_rate_from_jpeg(enhancer):

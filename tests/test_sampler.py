@@ -1,4 +1,5 @@
 """Exact sampler semantics, checked with stub networks of known output."""
+import numpy as np
 import pytest
 import torch
 
@@ -138,8 +139,22 @@ def test_gaussian_blur_keeps_constants_and_the_mean_of_any_size():
     assert y.shape == x.shape and y.std() < 0.5 * x.std() and abs(y.mean() - x.mean()) < 0.02
 
 
-@pytest.mark.parametrize("value, message", [(-1.0, "must be in \\[0, 64\\]"), (float("nan"), "must be in"), (100, "must be in"),
-                                            ("1", "detail_sigma must be a number"), (True, "detail_sigma must be a number")])
+@pytest.mark.parametrize("value, message", [(-1.0, "must be 0 \\(the steps' whole output\\) or in \\[0.5, 64\\]"),
+                                            (1e-50, "or in \\[0.5, 64\\]"), (0.3, "got 0.3"), (float("nan"), "got nan"),
+                                            (100, "got 100"), ("1", "detail_sigma must be a number"),
+                                            (True, "detail_sigma must be a number")])
 def test_bad_detail_sigma_is_a_project_error(value, message):
+    """Scales below 0.5 px keep next to nothing of the steps (and underflow to NaN): refused."""
     with pytest.raises(DiracError, match=message):
         check_detail_sigma(value)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.5])
+def test_gaussian_blur_matches_scipy(sigma):
+    from scipy.ndimage import gaussian_filter
+
+    x = torch.randn(1, 2, 23, 31, generator=torch.Generator().manual_seed(1))
+    ours = gaussian_blur(x, sigma)
+    radius = max(1, -(-3 * sigma // 1))
+    reference = [gaussian_filter(c.double().numpy(), sigma, mode="nearest", truncate=radius / sigma) for c in x[0]]
+    assert torch.allclose(ours[0], torch.from_numpy(np.stack(reference)).float(), atol=1e-5)

@@ -1,0 +1,110 @@
+"""How the realism end's detail scale (``detail_sigma``) was chosen: on held-out training images.
+
+The weights' training run held out every 20th training image for validation (never a test
+set). On centre crops of those, coded as colour JPEGs at each quality, the enhancer runs at
+realism 1 for each candidate scale (0 = the steps' whole output) and at realism 0; PSNR,
+LPIPS and DISTS per setting go to ``benchmarks/results/detail-scale-heldout.json``. The
+shipped value is the one with the best DISTS summed over the qualities, LPIPS close behind.
+
+    python -m benchmarks.detail_scale [--sigmas 0,0.5,0.75,1,1.5,2] [--qualities 5,10,20] [--crop 384]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+import base_codecs
+from base_codecs import DiracError
+
+from .command import run_command
+from .environment import describe
+from .options import detail_sigma, integer, numbers
+from .results import RESULTS, write_json
+from .shared import shared_path
+
+SCHEMA = "dirac.benchmarks.detail_scale/1"
+
+
+def heldout_images(weights: Path) -> List[Path]:
+    """The validation images of the run that trained ``weights`` (its train_config's data folders,
+    found under the shared datasets by name)."""
+    from dirac.data import find_images
+    from dirac.train import split_validation
+
+    config = weights / "train_config.json"
+    if not config.is_file():
+        raise DiracError(f"{config} is missing: the held-out images are those of the run that trained the weights")
+    folders = [shared_path("datasets", "train", Path(d).name) for d in json.loads(config.read_text())["data"]]
+    return split_validation(find_images(folders))[1]
+
+
+def centre_crop(path: Path, size: int) -> np.ndarray:
+    with Image.open(path) as im:
+        image = np.asarray(im.convert("RGB"))
+    h, w = image.shape[:2]
+    side = min(h, w, size)
+    top, left = (h - side) // 2, (w - side) // 2
+    return np.ascontiguousarray(image[top : top + side, left : left + side])
+
+
+def measure(args) -> dict:
+    from dirac import Enhancer
+    from dirac.enhancer import default_weights
+    from dirac.metrics import dists, lpips, psnr
+
+    from .peers.dirac_peer import fingerprint
+
+    weights = Path(args.weights) if args.weights else default_weights("jpeg")
+    images = heldout_images(weights)
+    enhancer = Enhancer.from_pretrained(weights, codec="jpeg")
+    codec = base_codecs.get_codec("jpeg")
+    settings = [("realism 0", 0.0, None)] + [(f"realism 1, detail_sigma {s:g}", 1.0, s) for s in args.sigmas]
+    scores = {(name, q): [] for name, _, _ in settings for q in args.qualities}
+    with tqdm(total=len(images) * len(args.qualities) * len(settings), desc="detail scale", unit="image") as bar:
+        for index, path in enumerate(images):
+            original = centre_crop(path, args.crop)
+            for q in args.qualities:
+                decoded = codec.decode(codec.encode(original, quality=q)).image
+                for name, realism, sigma in settings:
+                    out = enhancer.enhance(decoded, q, realism=realism, seed=index, detail_sigma=sigma)
+                    scores[name, q].append([psnr(original, out), lpips(out, original), dists(out, original)])
+                    bar.update()
+    rows = [{"setting": name, "quality": q, **dict(zip(("psnr", "lpips", "dists"), np.mean(scores[name, q], axis=0).tolist()))}
+            for name, _, _ in settings for q in args.qualities]
+    return {"schema": SCHEMA, "images": [f"{p.parent.name}/{p.name}" for p in images],
+            "settings": {**vars(args), "out": str(args.out), "weights_fingerprint": fingerprint(weights)},
+            "environment": describe(), "rows": rows}
+
+
+def report(data: dict) -> None:
+    for row in data["rows"]:
+        print(f"QF {row['quality']:>3}  {row['setting']:<32} PSNR {row['psnr']:.3f}  LPIPS {row['lpips']:.4f}  DISTS {row['dists']:.4f}")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.detail_scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sigmas", type=lambda t: [detail_sigma(v) for v in numbers(t)], default=[0.0, 0.5, 0.75, 1.0, 1.5, 2.0],
+                        help="candidate scales in pixels (0: the steps' whole output)")
+    parser.add_argument("--qualities", type=lambda t: numbers(t, int), default=[5, 10, 20])
+    parser.add_argument("--crop", type=lambda t: integer(t, 64), default=384, help="centre crop side (default 384)")
+    parser.add_argument("--weights", default=None, help="JPEG weights (default: the shipped ones)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    def work():
+        data = measure(args)
+        report(data)
+        yield write_json(args.out / "detail-scale-heldout.json", data)
+
+    return run_command(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
