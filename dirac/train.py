@@ -162,7 +162,8 @@ class Trainer:
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         self.ema.to(self.accelerator.device)  # the shadow weights live where the model does
         self.scheduler = make_scheduler(self.unwrapped.config.num_train_timesteps)
-        self.pipeline_defaults = DiracPipeline(self.unwrapped, self.scheduler)
+        self.sampling = self._saved_sampling()
+        self.pipeline_defaults = DiracPipeline(self.unwrapped, self.scheduler, **self.sampling)
         if warm:
             self.best = self.validate(self.pipeline_defaults)
 
@@ -176,6 +177,19 @@ class Trainer:
         except Exception as e:  # diffusers raises many types for a damaged folder
             raise DiracError(f"{self.out / 'model'} holds damaged weights ({type(e).__name__}); fix or remove them, "
                              "or train into another --out") from None
+
+    def _saved_sampling(self) -> dict:
+        """The sampler settings of weights already in --out (t_start range, detail scale): a
+        continued run keeps them rather than resetting them to the defaults."""
+        from .enhancer import check_config
+
+        try:
+            saved = json.loads((self.out / "model_index.json").read_text())
+        except (OSError, ValueError):
+            return {}  # none yet (a new run) or unreadable (the weights are replaced on the first save)
+        sampling = {k: saved[k] for k in ("t_start_min", "t_start_max", "detail_sigma") if k in saved}
+        check_config(DiracPipeline(self.unwrapped, self.scheduler, **sampling), self.out)
+        return sampling
 
     def _checkpoint(self):
         """(model, saved state) of the checkpoint being resumed, or a one-line error."""
@@ -273,7 +287,7 @@ class Trainer:
         model = ResidualDenoiser.from_config(self.unwrapped.config)
         model.load_state_dict(self.unwrapped.state_dict())
         self.ema.copy_to(model.parameters())
-        return DiracPipeline(model.eval(), make_scheduler(model.config.num_train_timesteps))
+        return DiracPipeline(model.eval(), make_scheduler(model.config.num_train_timesteps), **self.sampling)
 
     def validate(self, pipe: DiracPipeline) -> float:
         """Mean PSNR gain (dB) of the one-call output over the base decode on held-out crops."""

@@ -85,9 +85,18 @@ def test_warm_start_from_shipped_weights(tmp_path):
     saved = Enhancer.from_pretrained(out).pipeline.model.state_dict()
     (out / "checkpoint" / "state.pt").unlink()
     cfg.steps = 6
+    index = json.loads((out / "model_index.json").read_text())
+    (out / "model_index.json").write_text(json.dumps({**index, "detail_sigma": 2.0, "t_start_min": 450}))
     warm = Trainer(cfg)
     assert warm.step == 4 and len(warm.optimizer.state) == 0 and warm.best > -math.inf
     assert all(torch.equal(v, warm.unwrapped.state_dict()[k]) for k, v in saved.items())
+    warm.save_weights(warm.ema_pipeline())  # the weights' sampler settings are kept, not reset to the defaults
+    kept = Enhancer.from_pretrained(out).pipeline.config
+    assert (kept.detail_sigma, kept.t_start_min, kept.t_start_max) == (2.0, 450, index["t_start_max"])
+    (out / "model_index.json").write_text(json.dumps({**index, "detail_sigma": -3}))
+    cfg.steps = 8
+    with pytest.raises(DiracError, match="weights at .*: detail_sigma must be 0"):
+        Trainer(cfg)
 
 
 def test_damaged_checkpoint_is_a_one_line_error(tmp_path):
