@@ -40,6 +40,8 @@ def _provenance(data: dict) -> str:
         extra += f", dirac steps with eta {s['eta']:g} ({'DDPM' if s['eta'] == 1 else 'between DDIM and DDPM'})"
     if s.get("detail_sigma") is not None:  # likewise a detail scale set for the run, not the weights' own
         extra += f", dirac detail_sigma {s['detail_sigma']:g}"
+    elif any(m.get("realism", 0) > 0 and "detail_sigma" not in m for m in data.get("methods", {}).values()):
+        extra += ", dirac steps' whole output (measured before detail_sigma existed)"
     return (f"{s['images']} images{extra}; {env['timestamp']}, commit {commit}; "
             f"{machine['cpu_model']}, {machine['cores']} cores, {machine.get('torch_threads')} torch threads")
 

@@ -195,6 +195,11 @@ def test_table_names_a_non_default_sampler(tmp_path):
     assert "eta" not in tables.run_table(data)
     data["settings"]["detail_sigma"] = 0.0
     assert "detail_sigma 0" in tables.run_table(data)
+    data["settings"]["detail_sigma"] = None
+    data["methods"]["dirac-r1"] = {"realism": 1.0}  # a run from before the setting existed
+    assert "whole output (measured before detail_sigma existed)" in tables.run_table(data)
+    data["methods"]["dirac-r1"]["detail_sigma"] = 1.0
+    assert "whole output" not in tables.run_table(data)
 
 
 def test_unavailable_metric_is_null_with_a_note_never_faked(monkeypatch):
