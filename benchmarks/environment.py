@@ -81,7 +81,8 @@ def machine() -> dict:
 def describe() -> dict:
     """Everything above plus the UTC timestamp and the git revision (with a dirty flag)."""
     commit = _run(["git", "rev-parse", "HEAD"])
-    dirty = _run(["git", "status", "--porcelain", "--untracked-files=no"])
+    # results being rewritten by the runs themselves do not make the measuring code dirty
+    dirty = _run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results"])
     return {
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": commit,
