@@ -93,7 +93,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--sigmas", type=lambda t: [detail_sigma(v) for v in numbers(t)], default=[0.0, 0.5, 0.75, 1.0, 1.5, 2.0],
                         help="candidate scales in pixels (0: the steps' whole output)")
     parser.add_argument("--qualities", type=lambda t: numbers(t, int), default=[5, 10, 20])
-    parser.add_argument("--crop", type=lambda t: integer(t, 64), default=384, help="centre crop side (default 384)")
+    parser.add_argument("--crop", type=lambda t: integer(t, 64), default=384, help="centre crop side, at most (default 384; smaller images are cropped to their shorter side)")
     parser.add_argument("--weights", default=None, help="JPEG weights (default: the shipped ones)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

@@ -103,7 +103,7 @@ def sample_residual(
     detail_sigma: float = 0.0,
 ) -> torch.Tensor:
     """Run the dial's ``k`` calls of ``denoise(z_t, t) -> z_0`` and return the last z_0, or with
-    ``detail_sigma`` > 0 the first z_0 plus the last one's detail finer than that scale.
+    ``detail_sigma`` > 0 the first z_0 plus the part of (last z_0 - first z_0) finer than that scale.
 
     Every prediction is clipped to [-tau, tau] before it is used, whatever the network says
     (NaN counts as zero). ``eta`` scales the fresh noise of each later step (DDIM); the
