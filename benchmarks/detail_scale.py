@@ -26,6 +26,7 @@ from base_codecs import DiracError
 from .command import run_command
 from .environment import describe
 from .options import detail_sigma, integer, numbers
+from .protocols import centre_crop
 from .results import RESULTS, write_json
 from .shared import shared_path
 
@@ -45,13 +46,11 @@ def heldout_images(weights: Path) -> List[Path]:
     return split_validation(find_images(folders))[1]
 
 
-def centre_crop(path: Path, size: int) -> np.ndarray:
+def square_crop(path: Path, size: int) -> np.ndarray:
+    """The central square of the image, ``size`` pixels or its shorter side if that is less."""
     with Image.open(path) as im:
         image = np.asarray(im.convert("RGB"))
-    h, w = image.shape[:2]
-    side = min(h, w, size)
-    top, left = (h - side) // 2, (w - side) // 2
-    return np.ascontiguousarray(image[top : top + side, left : left + side])
+    return centre_crop(image, min(*image.shape[:2], size))
 
 
 def measure(args) -> dict:
@@ -69,7 +68,7 @@ def measure(args) -> dict:
     scores = {(name, q): [] for name, _, _ in settings for q in args.qualities}
     with tqdm(total=len(images) * len(args.qualities) * len(settings), desc="detail scale", unit="image") as bar:
         for index, path in enumerate(images):
-            original = centre_crop(path, args.crop)
+            original = square_crop(path, args.crop)
             for q in args.qualities:
                 decoded = codec.decode(codec.encode(original, quality=q)).image
                 for name, realism, sigma in settings:
