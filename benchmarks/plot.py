@@ -15,7 +15,7 @@ from base_codecs import DiracError
 
 from . import labels
 from .command import run_command
-from .results import RESULTS, RUN_SCHEMA, curve, methods_in, read_json, run_files
+from .results import RESULTS, RUN_SCHEMA, SEARCH_FILE, SEARCH_SCHEMA, curve, methods_in, read_json, run_files
 
 DIAL_PREFIX = "dirac-r"
 MARKERS = {"dncnn3": "^", "jpegqs": "D"}
@@ -115,6 +115,23 @@ def plot_file(json_path: Path, data: Optional[dict] = None) -> List[Path]:
     return [p for p in written if p is not None]
 
 
+def search_curves(json_path: Path) -> Path:
+    """The architecture search's held-out gain of each candidate over wall-clock minutes."""
+    data = read_json(json_path, SEARCH_SCHEMA)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for c in data["candidates"]:
+        ax.plot([p["minutes"] for p in c["curve"]], [p["gain_db"] for p in c["curve"]], label=c["name"])
+    ax.set(xlabel="wall-clock minutes of bf16 training", ylabel="held-out PSNR gain (dB)", title="JPEG architecture search")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = json_path.with_suffix(".png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.plot", description=__doc__.split("\n\n")[0])
     p.add_argument("files", nargs="*", type=Path, help="run JSON files (default: all in --results)")
@@ -127,6 +144,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise DiracError(f"no benchmark results in {args.results}; run `python -m benchmarks.run` first")
         for path, data in targets:
             yield from plot_file(path, data)
+        if not args.files and (args.results / SEARCH_FILE).is_file():
+            yield search_curves(args.results / SEARCH_FILE)
 
     return run_command(work)
 

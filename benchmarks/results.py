@@ -16,6 +16,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 RUN_SCHEMA = "dirac.benchmarks.run/1"
 SPEED_SCHEMA = "dirac.benchmarks.speed/1"
 SPEED_FILE = "speed.json"
+SEARCH_SCHEMA = "dirac.benchmarks.architecture_search/1"
+SEARCH_FILE = "architecture-search.json"
 
 
 NARROWED = ("-quick", "-partial")  # file-name endings of runs that never replace real figures
@@ -56,6 +58,9 @@ FIELDS = {
     RUN_SCHEMA: {"codec": None, "dataset": None, "protocol": None, "settings": {"images": None},
                  "environment": _ENVIRONMENT, "skipped": {}, "published": [{"method": None, "rate": None, "psnr": None}],
                  "records": [{"method": None, "rate": None, "mean": {}, "set": {}}]},
+    SEARCH_SCHEMA: {"settings": {"seed": None}, "environment": _ENVIRONMENT, "dncnn3_grey_s": None,
+                    "candidates": [{"name": None, "curve": [{"minutes": None, "gain_db": None}], "flops_per_pixel": None,
+                                    "parameters": None, "grey_s": None, "colour_s": None, "grey_vs_dncnn3": None}]},
     SPEED_SCHEMA: {"settings": {"image": None, "quality": None, "runs": None}, "environment": _ENVIRONMENT,
                    "rows": [{"method": None, "width": None, "height": None, "median_s": None,
                              "seconds_per_megapixel": None, "flops_per_pixel": None, "peak_rss_bytes": None}]},
@@ -104,7 +109,7 @@ def run_files(folder: Path, include_quick: bool = False) -> Iterator[Tuple[Path,
     The folder holds other JSON too (speed, video): a file is a run's only if it is an object whose
     ``schema`` is the run schema, and such a file must then be complete."""
     for path in sorted(Path(folder).glob("*.json")):
-        if path.name == SPEED_FILE or (path.stem.endswith(NARROWED) and not include_quick):
+        if path.name in (SPEED_FILE, SEARCH_FILE) or (path.stem.endswith(NARROWED) and not include_quick):
             continue
         data = read_json(path)
         if isinstance(data, dict) and data.get("schema") == RUN_SCHEMA:

@@ -1,6 +1,8 @@
 """Speed table: median seconds per Kodak image and per megapixel, FLOPs per pixel and peak memory,
-for each dial setting and each peer, with ratios to DnCNN-3 measured in the same run; plus a
-24-megapixel dirac case that shows tiling keeps memory bounded.
+for each dial setting (fp32 and bf16 inference) and each peer, colour and grey (the grey JPEG
+protocol), with ratios to DnCNN-3 on the same input measured in the same run; a 24-megapixel
+dirac case that shows tiling keeps memory bounded; training steps per second in fp32 and bf16;
+and what bf16 inference costs in PSNR on LIVE1 grey QF 10.
 
     python -m benchmarks.speed                       # writes benchmarks/results/speed.json
     python -m benchmarks.speed --quick               # smoke run: 256px crop, 1 run, no 24 MP case
@@ -36,14 +38,26 @@ REPO = Path(__file__).resolve().parents[1]
 CHILD_TIMEOUT_S = 3600
 
 
+TRAIN_BATCH, TRAIN_PATCH = 16, 128  # the training step measured: the shipped run's batch
+PRECISION_CASE = ("live1", "grey", 10)  # where bf16 inference must cost at most 0.01 dB
+
+
 def _settings(args: argparse.Namespace) -> List[dict]:
-    """One entry per measured setting; dirac comes once per realism and once at 24 MP."""
+    """One entry per measured setting: dirac once per realism and precision, the grey protocol
+    for DnCNN-3 and dirac's realism 0, dirac once at 24 MP, and its training step per precision."""
+    from dirac.sampler import PRECISIONS  # here, not at the top: in a child, torch would inflate the baseline RSS
+
     specs = []
     for method in args.methods:
         if method == "dirac":
-            specs += [{"method": "dirac", "realism": r} for r in args.realism]
+            specs += [{"method": "dirac", "realism": r, "precision": p} for p in PRECISIONS for r in args.realism]
         else:
             specs.append({"method": method})
+    if args.grey:
+        specs += [{"method": "dncnn3", "grey": True}] if "dncnn3" in args.methods else []
+        specs += [{"method": "dirac", "realism": 0.0, "precision": p, "grey": True} for p in PRECISIONS if "dirac" in args.methods]
+    if "dirac" in args.methods and args.train_runs:
+        specs += [{"method": "training", "precision": p} for p in PRECISIONS]
     if "dirac" in args.methods and args.big_megapixels:
         specs.append({"method": "dirac", "realism": 0.0, "megapixels": args.big_megapixels, "runs": 1,
                       "warmup": 0, "flops": False})
@@ -61,9 +75,56 @@ def _megapixels(text: str) -> float:
     return value
 
 
+def measure_training(spec: dict, args: argparse.Namespace) -> dict:
+    """Seconds per training step of the weights' model (batch 16 of 128 px, real JPEG pairs cut
+    from the test image, forward + backward + AdamW + EMA) in one precision."""
+    import tempfile
+
+    from dirac.enhancer import default_weights
+    from dirac.train import Trainer
+    from dirac.train_config import TrainConfig
+
+    weights = args.weights or default_weights("jpeg")
+    with tempfile.TemporaryDirectory() as tmp, Image.open(args.image) as im:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        for i in range(2):  # training holds one image out for validation
+            im.convert("RGB").save(data / f"{i}.png")
+        precision = {"fp32": "no", "bf16": "bf16"}[spec["precision"]]
+        cfg = TrainConfig(data=[str(data)], out=str(Path(tmp) / "run"), batch=TRAIN_BATCH, patch=TRAIN_PATCH,
+                          init_from=str(weights), mixed_precision=precision)
+        timing = median_seconds(Trainer(cfg).train_step, args.train_runs, warmup=2)
+    return {"precision": spec["precision"], "batch": TRAIN_BATCH, "patch": TRAIN_PATCH, **timing,
+            "steps_per_s": 1.0 / timing["median_s"], "weights": str(weights), "peak_rss_bytes": peak_rss_bytes()}
+
+
+def precision_psnr(args: argparse.Namespace) -> dict:
+    """Mean PSNR of dirac's realism 0 in fp32 and in bf16 on LIVE1 grey QF 10, and their difference."""
+    from dirac.metrics.fidelity import psnr
+    from dirac.sampler import PRECISIONS
+
+    from .datasets import open_dataset
+    from .protocols import cases
+
+    dataset, protocol, quality = PRECISION_CASE
+    enhancers = {p: peer_registry.make("dirac", "jpeg", weights=args.weights, precision=p)[0] for p in PRECISIONS}
+    scores = {p: [] for p in PRECISIONS}
+    for case in cases(open_dataset(dataset), protocol, "jpeg", quality):
+        for p, peer in enhancers.items():
+            scores[p].append(psnr(peer.enhance(case.decoded, case.native_rate), case.reference))
+    means = {p: sum(v) / len(v) for p, v in scores.items()}
+    return {"dataset": dataset, "protocol": protocol, "quality": quality, "images": len(scores["fp32"]),
+            **{f"{p}_db": means[p] for p in PRECISIONS}, "difference_db": means["bf16"] - means["fp32"],
+            "max_image_difference_db": max(abs(a - b) for a, b in zip(scores["bf16"], scores["fp32"]))}
+
+
 def measure_child(spec: dict, args: argparse.Namespace) -> dict:
     """Measure one setting in this process (the subprocess side)."""
-    case = jpeg_case(args.image, args.quality, spec.get("megapixels"), args.crop)
+    if spec["method"] == "training":
+        return measure_training(spec, args)
+    if spec["method"] == "precision":
+        return precision_psnr(args)
+    case = jpeg_case(args.image, args.quality, spec.get("megapixels"), args.crop, grey=spec.get("grey", False))
     if spec["method"] == "base":
         import base_codecs
 
@@ -73,7 +134,8 @@ def measure_child(spec: dict, args: argparse.Namespace) -> dict:
         call = lambda: codec.decode(case.bitstream)  # noqa: E731
     else:
         peer = peer_registry.make(spec["method"], "jpeg", realism=[spec.get("realism", 0.0)], steps=args.steps,
-                                  seed=0, weights=args.weights, dncnn3_weights=args.dncnn3_weights)[0]
+                                  seed=0, weights=args.weights, dncnn3_weights=args.dncnn3_weights,
+                                  precision=spec.get("precision", "fp32"))[0]
         name, info, external = peer.name, peer.info(), peer.external_tool
         call = lambda: peer.enhance(case.decoded, case.native_rate, case.bitstream)  # noqa: E731
     rss_before = current_rss_bytes()
@@ -82,7 +144,8 @@ def measure_child(spec: dict, args: argparse.Namespace) -> dict:
     flops = count_flops(call) if spec.get("flops", True) else None
     height, width = case.decoded.shape[:2]
     megapixels = height * width / 1e6
-    return {"method": name, **{k: spec[k] for k in ("realism", "megapixels") if k in spec},
+    return {"method": name, **{k: spec[k] for k in ("realism", "megapixels", "precision") if k in spec},
+            "protocol": "grey" if spec.get("grey") else "colour",
             "width": width, "height": height, **timing, "seconds_per_megapixel": timing["median_s"] / megapixels,
             "flops": flops, "flops_per_pixel": flops / (height * width) if flops else None,
             "rss_before_bytes": rss_before, "peak_rss_bytes": peak,
@@ -100,9 +163,10 @@ def _run_child(spec: dict, argv: List[str]) -> dict:
 
 
 def _with_ratios(rows: List[dict]) -> None:
-    """Seconds and FLOPs relative to DnCNN-3 on the same image in the same run."""
-    ref = next((r for r in rows if r["method"] == "dncnn3"), None)
+    """Seconds and FLOPs relative to DnCNN-3 on the same input (colour or grey) in the same run."""
+    refs = {r.get("protocol", "colour"): r for r in rows if r["method"] == "dncnn3"}
     for row in rows:
+        ref = refs.get(row.get("protocol", "colour"))
         if ref is None or "megapixels" in row:
             row["vs_dncnn3"] = None
             continue
@@ -114,14 +178,14 @@ def measure_all(args: argparse.Namespace, argv: List[str]) -> Path:
     """Every setting, each in its own subprocess; writes and returns the speed JSON."""
     from tqdm import tqdm
 
-    rows, skipped = [], {}
+    rows, training, skipped = [], [], {}
     for spec in tqdm(_settings(args), desc="speed", unit="setting", disable=None):
         result = _run_child(spec, argv)
         if "skipped" in result:
             skipped[spec["method"]] = result["skipped"]
             print(f"benchmarks: {result['skipped']}", file=sys.stderr)
         else:
-            rows.append(result)
+            (training if spec["method"] == "training" else rows).append(result)
     if not rows:
         raise DiracError("no method could be measured here: " + "; ".join(skipped.values()))
     _with_ratios(rows)
@@ -133,13 +197,15 @@ def measure_all(args: argparse.Namespace, argv: List[str]) -> Path:
                      "flops": "torch.utils.flop_counter (convolutions and matrix products; multiply-add = 2)",
                      "peak_rss": "ru_maxrss of a fresh process per setting; external tools: their own "
                                  "VmHWM, sampled while they run (peak_rss_tool_bytes)"},
-        "rows": rows, "skipped": skipped,
+        "rows": rows, "training": training, "skipped": skipped,
+        "precision_psnr": _run_child({"method": "precision"}, argv) if args.precision_check and "dirac" in args.methods else None,
     }
     ending = NARROWED[0] if args.quick else NARROWED[1] if args.partial else ""
     return write_json(args.out / SPEED_FILE.replace(".json", f"{ending}.json"), document)
 
 
-TABLE_CASE = ("image", "crop", "runs", "big_megapixels", "methods", "realism", "steps", "quality")  # what the table measures
+TABLE_CASE = ("image", "crop", "runs", "big_megapixels", "methods", "realism", "steps", "quality", "grey", "train_runs",
+              "precision_check")  # what the table measures
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -154,6 +220,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--dncnn3-weights", type=Path)
     p.add_argument("--big-megapixels", type=_megapixels, default=24.0, help="size of the bounded-memory case (0: skip)")
     p.add_argument("--crop", type=integer, help="centre-crop the test image first (smoke runs)")
+    p.add_argument("--no-grey", dest="grey", action="store_false", help="skip the grey-protocol cases")
+    p.add_argument("--train-runs", type=lambda t: integer(t, minimum=0), default=10,
+                   help="timed training steps per precision (default 10; 0: skip)")
+    p.add_argument("--no-precision-check", dest="precision_check", action="store_false",
+                   help="skip the PSNR of bf16 against fp32 inference on LIVE1 grey QF 10")
     p.add_argument("--quick", action="store_true", help="smoke run: 256px crop, 1 run, no large case")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -161,7 +232,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     # a smaller or different case than the table's is a smoke run: it must not replace speed.json
     args.partial = not args.quick and any(getattr(args, k) != getattr(table, k) for k in TABLE_CASE)
     if args.quick:
-        args.crop, args.runs, args.big_megapixels = args.crop or 256, 1, 0
+        args.crop, args.runs, args.big_megapixels, args.train_runs, args.precision_check = args.crop or 256, 1, 0, 1, False
     if args.image is None:
         args.image = shared_root() / "datasets" / "kodak" / "kodim01.png"
     if not args.image.is_file():

@@ -15,7 +15,7 @@ from base_codecs import DiracError
 
 from . import labels
 from .command import run_command
-from .results import RESULTS, SPEED_FILE, SPEED_SCHEMA, methods_in, read_json, run_files
+from .results import RESULTS, SEARCH_FILE, SEARCH_SCHEMA, SPEED_FILE, SPEED_SCHEMA, methods_in, read_json, run_files
 from .scoring import HIGHER_IS_BETTER
 
 BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
@@ -103,14 +103,45 @@ def speed_table(data: dict) -> str:
         if tool_peak:
             notes.append(f"- {r['method']}: peak RSS of the {r['method']} program itself; the Python harness "
                          f"that runs it peaks at {r['peak_rss_bytes'] / 2**20:.0f} MiB")
+        variant = [v for v in (r.get("protocol"), r.get("precision")) if v not in (None, "colour", "fp32")]
         lines.append(_row([
-            r["method"], f"{r['width']}x{r['height']}", labels.number(r["median_s"], 3),
+            r["method"] + (f" ({', '.join(variant)})" if variant else ""), f"{r['width']}x{r['height']}", labels.number(r["median_s"], 3),
             labels.number(r["seconds_per_megapixel"], 3),
             labels.number(r["flops_per_pixel"] / 1e3 if r["flops_per_pixel"] else None, 1),
             labels.number(peak / 2**20, 0), labels.number(ratio.get("seconds"), 3),
             labels.number(ratio.get("flops"), 3)]))
     lines += [""] + notes + [f"- {name}: {why}" for name, why in data.get("skipped", {}).items()]
+    if data.get("training"):
+        lines += ["", _row(["training step", "batch", "s / step", "steps / s"]), _row(["---"] + ["---:"] * 3)]
+        lines += [_row([t["precision"], f"{t['batch']} x {t['patch']} px", labels.number(t["median_s"], 3),
+                        labels.number(t["steps_per_s"], 2)]) for t in data["training"]]
+    check = data.get("precision_psnr")
+    if check:
+        lines += ["", f"bf16 inference on {check['dataset']} {check['protocol']} QF {check['quality']} "
+                      f"({check['images']} images): {check['bf16_db']:.3f} dB against fp32's {check['fp32_db']:.3f} dB "
+                      f"({check['difference_db']:+.4f} dB; at most {check['max_image_difference_db']:.4f} dB on one image)"]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def search_table(data: dict, marks=(10, 20, 30, 40)) -> str:
+    """The architecture search: cost of each candidate and its held-out gain over wall-clock minutes."""
+    s, env = data["settings"], data["environment"]
+    lines = ["### JPEG architecture search", "",
+             f"Held-out PSNR gain (dB) of the one-call output after equal wall-clock minutes of bf16 training (batch "
+             f"{s.get('batch')} of {s.get('patch')} px, lr {s.get('lr')}, seed {s['seed']}); realism-0 seconds on "
+             f"{Path(s.get('image', '')).name} (768x512), DnCNN-3 grey {data['dncnn3_grey_s']:.3f} s in the same run; "
+             f"{env['machine']['cpu_model']}, {env['timestamp']}, commit {_commit(env)}", "",
+             _row(["candidate", "parameters (M)", "MFLOP / px", "grey s (× DnCNN-3)", "colour s", "colour s, bf16"]
+                  + [f"gain @ {m} min" for m in marks] + ["final gain"]),
+             _row(["---"] + ["---:"] * (5 + len(marks) + 1))]
+    for c in data["candidates"]:
+        at = [max((p["gain_db"] for p in c["curve"] if p["minutes"] <= m), default=None) for m in marks]
+        lines.append(_row([c["name"], labels.number(c["parameters"] / 1e6, 2), labels.number(c["flops_per_pixel"] / 1e6, 3),
+                           f"{c['grey_s']:.3f} ({c['grey_vs_dncnn3']:.3f})", labels.number(c["colour_s"], 3),
+                           labels.number(c.get("colour_bf16_s"), 3)]
+                          + [labels.number(g, 3) for g in at] + [labels.number(c["curve"][-1]["gain_db"] if c["curve"] else None, 3)]))
+    lines += [""] + [f"- {c['name']}: {c.get('description', '')}" for c in data["candidates"]]
+    return "\n".join(lines) + "\n"
 
 
 def render(folder: Path) -> str:
@@ -121,6 +152,9 @@ def render(folder: Path) -> str:
     speed = folder / SPEED_FILE
     if speed.is_file():
         parts.append(speed_table(read_json(speed, SPEED_SCHEMA)))
+    search = folder / SEARCH_FILE
+    if search.is_file():
+        parts.append(search_table(read_json(search, SEARCH_SCHEMA)))
     return "\n".join(parts) if parts else "_No results yet: run `python -m benchmarks.run`._\n"
 
 

@@ -14,14 +14,18 @@ from PIL import Image
 
 import base_codecs
 
-from .protocols import Case, centre_crop
+from .protocols import Case, centre_crop, reference
 
 
-def jpeg_case(path: Path, quality: int, megapixels: Optional[float] = None, crop: Optional[int] = None) -> Case:
-    """The colour-protocol case of one image, optionally resized (bicubic) to about ``megapixels``
-    or centre-cropped to ``crop`` pixels square."""
+def jpeg_case(path: Path, quality: int, megapixels: Optional[float] = None, crop: Optional[int] = None,
+              grey: bool = False) -> Case:
+    """The colour-protocol case of one image (with ``grey``, the grey protocol's: its Y coded as a
+    grey JPEG), optionally resized (bicubic) to about ``megapixels`` or centre-cropped to ``crop``
+    pixels square."""
     with Image.open(path) as im:  # not dirac.data.load_image: importing dirac loads torch, inflating RSS
         image = centre_crop(np.asarray(im.convert("RGB")), crop)
+    if grey:
+        image = reference(image, "grey", path.name)
     if megapixels:
         size = scaled_size(image.shape[1], image.shape[0], megapixels)
         image = np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))

@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import glob
 import io
+import json
 import os
 import sys
 import tempfile
@@ -189,7 +190,7 @@ def enhance_file(src: Path, dst: Path, args, cache: EnhancerCache, inputs: List[
 def dial_options(args) -> dict:
     """The ``Enhancer.enhance`` keywords that ``enhance`` and ``batch`` take from the command line."""
     return dict(realism=args.realism, steps=args.steps, seed=args.seed, eta=args.eta, tile=args.tile,
-                detail_sigma=args.detail_sigma)
+                detail_sigma=args.detail_sigma, precision=args.precision)
 
 
 def check_dial(args) -> None:
@@ -219,6 +220,7 @@ def add_enhance_arguments(p: argparse.ArgumentParser, seed_help: str, seed_defau
     p.add_argument("--seed", type=int, default=seed_default, help=seed_help)
     p.add_argument("--eta", type=float, default=0.0, help="fresh noise per step: 0 = DDIM (default) .. 1 = DDPM")
     p.add_argument("--detail-sigma", type=float, default=None, help="above realism 0, the steps add their detail finer than this many pixels (0.5 .. 64) to the realism-0 output (default: the weights' setting, 1; 0 = the steps' whole output)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="the network's arithmetic: fp32 (default) or bf16 autocast, faster on CPUs with AVX-512 BF16 (benchmarks/README.md: what it costs)")
     p.add_argument("--weights", default=None, help="weights directory (default: $DIRAC_WEIGHTS/<codec>, else the shipped weights/<codec>)")
     p.add_argument("--tile", type=int, default=1024, help="tile size in pixels, a multiple of 16 above the 32-pixel overlap (default 1024); bounds memory")
 
@@ -282,6 +284,17 @@ def describe(src: Path, data: bytes) -> str:
     return f"{src}: {what} {w}x{h} {kind}, {detail}"
 
 
+def _json_object(text: str) -> dict:
+    """A JSON object given on the command line."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"fine_channels\": 48}}', got {text!r}")
+    return value
+
+
 def cmd_train(args) -> None:
     from .train import Trainer
     from .train_config import continued_config
@@ -289,10 +302,12 @@ def cmd_train(args) -> None:
     cfg = continued_config(
         args.out, codec=args.codec, data=args.data, sources=args.sources, steps=args.steps, batch=args.batch, patch=args.patch,
         lr=args.lr, min_lr=args.min_lr, max_minutes=args.max_minutes, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
-        regression_fraction=args.regression_fraction,
+        regression_fraction=args.regression_fraction, perceptual_weight=args.perceptual_weight, init_from=args.init_from,
+        mixed_precision=args.mixed_precision, model=args.model,
     )
     print(f"training {cfg.codec} into {cfg.out}: {cfg.steps} steps, batch {cfg.batch} of {cfg.patch}px, "
-          f"lr {cfg.lr:g} -> {cfg.min_lr:g}, regression fraction {cfg.regression_fraction:g}, seed {cfg.seed}")
+          f"lr {cfg.lr:g} -> {cfg.min_lr:g}, regression fraction {cfg.regression_fraction:g}, perceptual weight "
+          f"{cfg.perceptual_weight:g}, {cfg.mixed_precision} precision, seed {cfg.seed}")
     best = Trainer(cfg).run()
     print(f"best validation PSNR gain {best:.3f} dB; weights in {cfg.out}")
 
@@ -384,6 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help=f"data and noise seed (default {TrainConfig.seed})")
     p.add_argument("--regression-fraction", type=float, default=None,
                    help=f"share of one-call (realism 0) examples per batch (default {TrainConfig.regression_fraction:g})")
+    p.add_argument("--perceptual-weight", type=float, default=None,
+                   help=f"rho: weight of LPIPS on the diffusion examples' predicted image (default {TrainConfig.perceptual_weight:g})")
+    p.add_argument("--init-from", default=None,
+                   help="a new run grows its model from these weights (their tensors loaded, new parts starting at zero)")
+    p.add_argument("--model", type=_json_object, default=None,
+                   help='options of a new model as JSON, e.g. \'{"fine_channels": 48}\' (see dirac.model.ResidualDenoiser)')
+    p.add_argument("--mixed-precision", choices=["bf16", "no"], default=None,
+                   help=f"bf16 autocast with fp32 master weights, or no (default {TrainConfig.mixed_precision})")
     p.set_defaults(func=cmd_train)
 
     from .batch import add_batch_parser

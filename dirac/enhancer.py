@@ -167,6 +167,7 @@ class Enhancer:
         overlap: int = DEFAULT_OVERLAP,
         progress: bool = False,
         detail_sigma: Optional[float] = None,
+        precision: str = "fp32",
     ) -> ImageInput:
         """Enhance ``image`` (the base decode) coded at native ``rate`` (e.g. JPEG quality).
 
@@ -174,6 +175,7 @@ class Enhancer:
         [0, 1] (CxHxW or BxCxHxW) come back as float tensors on their own device.
         Above realism 0, the steps add detail finer than ``detail_sigma`` pixels to the one-call
         estimate (None: the weights' setting, 1 for the shipped ones; 0: the steps' whole output).
+        ``precision="bf16"`` runs the network in bf16 autocast (weights stay fp32).
         """
         check_seed(seed)
         batch, restore = self._to_batch(image)
@@ -182,7 +184,7 @@ class Enhancer:
             result = restore(
                 self.pipeline(
                     batch.to(self.device), rate, realism=realism, steps=steps, eta=eta, generator=generator,
-                    tile=tile, overlap=overlap, progress=progress, detail_sigma=detail_sigma,
+                    tile=tile, overlap=overlap, progress=progress, detail_sigma=detail_sigma, precision=precision,
                 )
             )
         return result.clone() if isinstance(result, torch.Tensor) else result  # a normal tensor again

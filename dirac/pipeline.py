@@ -17,7 +17,7 @@ from base_codecs import DiracError
 from .arguments import number
 from .model import ResidualDenoiser
 from .rates import interpolate_stat, normalise_rate
-from .sampler import DETAIL_SIGMA, T_START_MAX, T_START_MIN, check_detail_sigma, check_steps, sample_residual
+from .sampler import DETAIL_SIGMA, T_START_MAX, T_START_MIN, check_detail_sigma, check_precision, check_steps, sample_residual
 from .tiling import DEFAULT_OVERLAP, apply_tiled
 
 
@@ -72,9 +72,12 @@ class DiracPipeline(DiffusionPipeline):
         overlap: int = DEFAULT_OVERLAP,
         progress: bool = False,
         detail_sigma: Optional[float] = None,
+        precision: str = "fp32",
     ) -> torch.Tensor:
-        """``detail_sigma`` None: the configured one (see :mod:`dirac.sampler`); 0 keeps the trajectory whole."""
+        """``detail_sigma`` None: the configured one (see :mod:`dirac.sampler`); 0 keeps the trajectory whole.
+        ``precision`` "bf16" runs the network under bf16 autocast (faster on CPUs with AVX-512 BF16)."""
         check_images(images)
+        check_precision(precision)
         detail_sigma = check_detail_sigma(self.config.detail_sigma if detail_sigma is None else detail_sigma)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise DiracError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
@@ -85,11 +88,11 @@ class DiracPipeline(DiffusionPipeline):
         total = images.shape[0] * check_steps(realism, steps, self.config.t_start_min)
         bar = tqdm(total=total, desc="enhance", unit="call", disable=not progress or total < 2)
         options = dict(realism=realism, steps=steps, eta=eta, generator=generator, detail_sigma=detail_sigma)
-        out = [self._enhance_one(img[None], r, tile, overlap, bar.update, options) for img, r in zip(images, rates)]
+        out = [self._enhance_one(img[None], r, tile, overlap, bar.update, options, precision) for img, r in zip(images, rates)]
         bar.close()
         return out[0] if len(out) == 1 else torch.cat(out)
 
-    def _enhance_one(self, image, rate, tile, overlap, tick, options) -> torch.Tensor:
+    def _enhance_one(self, image, rate, tile, overlap, tick, options, precision) -> torch.Tensor:
         """One image. Full-size float tensors are few (the input, one accumulator, one output):
         tiles are cut, padded to the network stride and scaled one at a time."""
         codec = self.model.config.codec
@@ -104,7 +107,8 @@ class DiracPipeline(DiffusionPipeline):
 
         def network(z_t: torch.Tensor, x_tile: torch.Tensor, t_t: torch.Tensor) -> torch.Tensor:
             x_tile = x_tile.clamp(0, 1).mul_(2).sub_(1).contiguous(memory_format=torch.channels_last)
-            return self.model(z_t, x_tile, t_t, rate_t)
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                return self.model(z_t, x_tile, t_t, rate_t).float()
 
         def denoise(z_t: torch.Tensor, t: int) -> torch.Tensor:
             t_t = torch.tensor([t], device=x.device)

@@ -71,6 +71,16 @@ def check_seed(seed: Optional[int]) -> None:
         raise DiracError(f"seed must be an integer in 0 .. 2**64 - 1, got {seed!r}")
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(precision: str) -> str:
+    """The network's arithmetic: fp32, or bf16 autocast (weights and the sampler stay fp32)."""
+    if precision not in PRECISIONS:
+        raise DiracError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision
+
+
 def check_detail_sigma(detail_sigma: float) -> float:
     """The scale (pixels) below which the trajectory's detail is kept: 0 (keep all of its output),
     else 0.5 .. 64 (smaller scales keep next to nothing: the answer nears the one-call estimate)."""

@@ -4,12 +4,16 @@ Each batch mixes two kinds of example. *Regression* examples see a zero residual
 rate's ``t_start`` (exactly what the first sampling call sees), so the realism-0 output is
 trained as an MMSE estimate. *Diffusion* examples see the forward process at a random
 t < t_start, which is what the later, stochastic calls see. The loss is MSE on the residual
-normalised by the rate's sigma, so every rate weighs alike. Runs through accelerate.
+normalised by the rate's sigma, so every rate weighs alike, plus (weight rho, CDC's and
+Brenig & Timofte's perceptual term) LPIPS between the diffusion examples' predicted clean
+image and the original: the realism end's texture, never the MMSE end. Runs through
+accelerate, in bf16 autocast by default.
 """
 from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import inspect
 import json
 import math
@@ -37,7 +41,7 @@ from .train_config import TrainConfig
 
 # What a saved config's ``model`` may set for a new model (the rest comes from the data)
 MODEL_OPTIONS = sorted(set(inspect.signature(ResidualDenoiser.__init__).parameters) - {"self", "codec", "stats_rates", "stats_sigma", "stats_tau"})
-LOG_FIELDS = ["step", "seconds", "lr", "loss", "loss_regression", "loss_diffusion", "val_psnr_gain_db"]
+LOG_FIELDS = ["step", "seconds", "lr", "loss", "loss_regression", "loss_diffusion", "loss_perceptual", "val_psnr_gain_db"]
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -136,11 +140,7 @@ class Trainer:
             raise DiracError(f"{self.out} already holds {self.step} trained steps; pass --steps above that to train further")
         self.sampler, self.val = make_samplers(cfg, cfg.seed + self.accelerator.process_index)
         if self.model is None:
-            stats = self.sampler.residual_stats(per_rate=96, seed=cfg.seed)  # same on every process
-            try:
-                self.model = ResidualDenoiser(codec=cfg.codec, **stats, **cfg.model)
-            except (TypeError, ValueError) as e:
-                raise DiracError(f"training: bad model options {cfg.model}: {e}") from None
+            self.model = self._new_model()
             if (self.out / "train_log.csv").exists() and self.accelerator.is_main_process:
                 self._truncate_log(0)  # rows of an earlier start that saved nothing describe nothing kept
         self.model.to(memory_format=torch.channels_last)
@@ -167,15 +167,33 @@ class Trainer:
         if warm:
             self.best = self.validate(self.pipeline_defaults)
 
-    def _weights(self) -> ResidualDenoiser:
-        """The saved model a run warm-starts from, or a one-line error."""
+    def _new_model(self) -> ResidualDenoiser:
+        """A model to train from scratch, or grown from ``init_from``'s weights: their tensors
+        loaded, new parts as made (zero-initialised joins start at their quality)."""
+        cfg = self.cfg
+        smaller = self._weights(Path(cfg.init_from)) if cfg.init_from else None
+        if smaller is not None and smaller.config.codec != cfg.codec:
+            raise DiracError(f"training: {cfg.init_from} holds {smaller.config.codec} weights, not {cfg.codec}")
+        if smaller is not None:  # its statistics and options, overridden by the run's model options
+            options = {k: v for k, v in smaller.config.items() if k in MODEL_OPTIONS or k.startswith("stats_")}
+        else:
+            options = self.sampler.residual_stats(per_rate=96, seed=cfg.seed)  # same on every process
+        try:
+            model = ResidualDenoiser(codec=cfg.codec, **{**options, **cfg.model})
+            return model.grown_from(smaller) if smaller is not None else model
+        except (TypeError, ValueError) as e:
+            raise DiracError(f"training: bad model options {cfg.model}: {e}") from None
+
+    def _weights(self, folder: Path = None) -> ResidualDenoiser:
+        """The saved model a run warm-starts (or grows) from, or a one-line error."""
         from .enhancer import quiet_diffusers
 
+        folder = self.out if folder is None else folder
         try:
             with quiet_diffusers():
-                return ResidualDenoiser.from_pretrained(self.out / "model")
+                return ResidualDenoiser.from_pretrained(folder / "model")
         except Exception as e:  # diffusers raises many types for a damaged folder
-            raise DiracError(f"{self.out / 'model'} holds damaged weights ({type(e).__name__}); fix or remove them, "
+            raise DiracError(f"{folder / 'model'} holds damaged weights ({type(e).__name__}); fix or remove them, "
                              "or train into another --out") from None
 
     def _saved_sampling(self) -> dict:
@@ -183,8 +201,11 @@ class Trainer:
         continued run keeps them rather than resetting them to the defaults."""
         from .enhancer import check_config
 
+        index = self.out / "model_index.json"
+        if not index.exists() and self.cfg.init_from:  # a grown model samples as the one it grew from
+            index = Path(self.cfg.init_from) / "model_index.json"
         try:
-            saved = json.loads((self.out / "model_index.json").read_text())
+            saved = json.loads(index.read_text())
         except (OSError, ValueError):
             return {}  # none yet (a new run) or unreadable (the weights are replaced on the first save)
         sampling = {k: saved[k] for k in ("t_start_min", "t_start_max", "detail_sigma") if k in saved}
@@ -232,6 +253,21 @@ class Trainer:
             writer.writeheader()
             writer.writerows(rows)
 
+    def autocast(self):
+        """bf16 autocast of forward passes when the run asks for it (the weights stay fp32).
+        Not accelerate's mixed_precision: its state is one per process, fixed by the first run."""
+        device = self.accelerator.device.type
+        return torch.autocast(device, dtype=torch.bfloat16, enabled=self.cfg.mixed_precision == "bf16")
+
+    @functools.cached_property
+    def lpips(self) -> torch.nn.Module:
+        """LPIPS (AlexNet, offline reference weights) as a frozen loss on [-1, 1] images."""
+        from .metrics.lpips_metric import model
+
+        net = model("alex", str(self.accelerator.device))
+        net.requires_grad_(False)
+        return net
+
     @property
     def unwrapped(self) -> ResidualDenoiser:
         return self.accelerator.unwrap_model(self.model)
@@ -258,21 +294,30 @@ class Trainer:
         rate_unit = torch.tensor([normalise_rate(cfg.codec, r) for r in rates], device=dev)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, self.step)
-        pred = self.model(z_t.contiguous(memory_format=torch.channels_last), x_tilde * 2 - 1, t.to(dev), rate_unit)
+        with self.autocast():
+            pred = self.model(z_t.contiguous(memory_format=torch.channels_last), x_tilde * 2 - 1, t.to(dev), rate_unit)
         per_example = (pred.float() - z_0).square().mean(dim=(1, 2, 3))
         loss = per_example.mean()
+        diffusion = ~regression.to(dev)
+        perceptual = None
+        if cfg.perceptual_weight > 0 and bool(diffusion.any()):
+            clean = x_tilde[diffusion] + sigma[diffusion].view(-1, 1, 1, 1) * pred[diffusion].float()
+            with self.autocast():
+                perceptual = self.lpips(clean.clamp(0, 1) * 2 - 1, x[diffusion] * 2 - 1).float().mean()
+            loss = loss + cfg.perceptual_weight * perceptual
         self.optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)
         self.accelerator.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
         self.ema.step(self.unwrapped.parameters())
         self.step += 1
-        reg = per_example[regression.to(dev)]
-        dif = per_example[~regression.to(dev)]
+        reg = per_example[~diffusion]
+        dif = per_example[diffusion]
         return {
             "loss": loss.item(),
             "loss_regression": reg.mean().item() if len(reg) else float("nan"),
             "loss_diffusion": dif.mean().item() if len(dif) else float("nan"),
+            "loss_perceptual": perceptual.item() if perceptual is not None else float("nan"),
             "lr": self.optimizer.param_groups[0]["lr"],
         }
 
@@ -305,13 +350,19 @@ class Trainer:
 
     def save_weights(self, pipe: DiracPipeline) -> None:
         """``pipe`` into --out, each part written aside first and then swapped in, so a full disk or
-        an interrupt leaves the previous best weights whole; files follow the umask."""
+        an interrupt leaves the previous best weights whole; files follow the umask. The tensors
+        are stored as fp16 (half the size in a clone; they load as fp32), the run's fp32 state
+        stays in its checkpoint."""
+        from safetensors.torch import load_file, save_file
+
         from .cli import process_umask
 
         staging = self.out / ".saving"
         with self._writing(staging):
             shutil.rmtree(staging, ignore_errors=True)
             pipe.save_pretrained(staging)
+            for tensors in staging.rglob("*.safetensors"):
+                save_file({k: v.half() for k, v in load_file(tensors).items()}, tensors, metadata={"format": "pt"})
             mode = 0o666 & ~process_umask()
             for path in staging.rglob("*"):
                 if path.is_file():

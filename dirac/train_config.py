@@ -30,12 +30,15 @@ class TrainConfig:
     min_lr: float = 2e-5
     warmup: int = 200
     regression_fraction: float = 0.75  # the one-call (PSNR) end is the primary target
+    perceptual_weight: float = 0.0  # rho (CDC; Brenig & Timofte): LPIPS of diffusion examples' predicted clean image
     ema_decay: float = 0.999  # reached gradually: decay = min(this, 1 - (1 + step) ** -2/3)
     checkpoint_minutes: float = 5.0
     val_every: int = 250
     seed: int = 0
     max_minutes: Optional[float] = None
     model: dict = field(default_factory=dict)  # ResidualDenoiser options for a new model
+    init_from: Optional[str] = None  # a new model grows from these weights (their options, overridden by ``model``)
+    mixed_precision: str = "bf16"  # "bf16": autocast with fp32 master weights (about half the step time on AVX-512 BF16 CPUs); "no"
 
     def __post_init__(self):
         rules = [  # field, its name in messages, its kind, whether it is in range, that range in words
@@ -48,6 +51,7 @@ class TrainConfig:
             ("lr", "lr", float, lambda v: v > 0, "be a positive number"),
             ("min_lr", "min lr (--min-lr)", float, lambda v: 0 <= v <= self.lr, f"lie in 0..lr ({self.lr!r})"),
             ("regression_fraction", "regression fraction", float, lambda v: 0 <= v <= 1, "lie in 0..1"),
+            ("perceptual_weight", "perceptual weight (--perceptual-weight)", float, lambda v: v >= 0, "be at least 0"),
             ("ema_decay", "ema_decay", float, lambda v: 0 <= v < 1, "lie in 0..1 (exclusive)"),
             ("checkpoint_minutes", "checkpoint minutes", float, lambda v: v > 0, "be positive"),
             ("max_minutes", "max minutes", float, lambda v: v > 0, "be positive"),
@@ -66,14 +70,18 @@ class TrainConfig:
             if not in_range(value):
                 raise DiracError(f"training: {what} must {wanted}, got {value!r}")
             setattr(self, field_name, value)
+        if self.mixed_precision not in ("bf16", "no"):
+            raise DiracError(f"training: mixed precision must be bf16 or no, got {self.mixed_precision!r}")
+        if self.init_from is not None and not (isinstance(self.init_from, str) and self.init_from.strip()):
+            raise DiracError(f"training: init_from must name a weights folder, got {self.init_from!r}")
         folders = lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v)  # noqa: E731
         if not (isinstance(self.codec, str) and isinstance(self.model, dict) and folders(self.data) and folders(self.sources)):
             raise DiracError("training: codec must be a name, data and sources lists of folders, model a mapping of model options")
 
 
 # What continuing a run keeps from its saved train_config.json unless told otherwise
-CARRIED_OVER = ("codec", "sources", "steps", "batch", "patch", "lr", "min_lr", "warmup", "regression_fraction", "ema_decay",
-                "checkpoint_minutes", "val_every", "seed", "model")
+CARRIED_OVER = ("codec", "sources", "steps", "batch", "patch", "lr", "min_lr", "warmup", "regression_fraction", "perceptual_weight", "ema_decay",
+                "checkpoint_minutes", "val_every", "seed", "model", "init_from", "mixed_precision")
 
 
 def _folder_codec(out: Path, saved: dict) -> Optional[str]:

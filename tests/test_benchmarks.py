@@ -494,3 +494,34 @@ def test_figure_box_outside_the_image_is_refused_before_loading_weights(tmp_path
 
     assert figure.main(["--weights", str(tmp_path / "none"), "--box", "0,0,5000,10", "--out", str(tmp_path / "f.png")]) == 2
     assert capsys.readouterr().err.startswith("error: --box 0,0,5000,10 reaches outside the")
+
+
+def _small_search_json() -> dict:
+    from benchmarks.results import SEARCH_SCHEMA
+
+    curve = lambda gains: [{"step": 250 * (i + 1), "minutes": 10.0 * (i + 1), "gain_db": g} for i, g in enumerate(gains)]  # noqa: E731
+    candidate = dict(parameters=8e6, flops_per_pixel=2.4e5, grey_s=0.3, colour_s=0.31, colour_bf16_s=0.15, grey_vs_dncnn3=0.1)
+    return {"schema": SEARCH_SCHEMA, "settings": {"seed": 7, "batch": 16, "patch": 128, "lr": 2e-4, "image": "kodim01.png"},
+            "environment": _small_run_json()["environment"], "dncnn3_grey_s": 3.0,
+            "candidates": [{"name": "wide", "description": "a wider model", "curve": curve([0.5, 0.6, 0.65, 0.7]), **candidate},
+                           {"name": "grown", "description": "grown", "curve": curve([0.8, 0.82, 0.83, 0.84]), **candidate}]}
+
+
+def test_the_architecture_search_is_tabled_and_plotted_from_its_json(tmp_path):
+    write_json(tmp_path / "architecture-search.json", _small_search_json())
+    write_json(tmp_path / "jpeg-live1-grey.json", _small_run_json())
+    text = tables.render(tmp_path)
+    assert "| grown | 8.00 | 0.240 | 0.300 (0.100) | 0.310 | 0.150 | 0.800 | 0.820 | 0.830 | 0.840 | 0.840 |" in text
+    assert "- wide: a wider model" in text
+    assert plot.main(["--results", str(tmp_path)]) == 0
+    with Image.open(tmp_path / "architecture-search.png") as im:
+        assert im.format == "PNG"
+
+
+def test_speed_measures_a_training_step_in_each_precision(tmp_path, tiny_weights):
+    from benchmarks import speed
+
+    args = speed.parse_args(["--image", str(_png(tmp_path / "t.png", 160, 144)), "--weights", str(tiny_weights), "--train-runs", "1"])
+    rows = [speed.measure_training({"precision": p}, args) for p in ("fp32", "bf16")]
+    assert [r["precision"] for r in rows] == ["fp32", "bf16"]
+    assert all(r["batch"] == 16 and r["patch"] == 128 and r["steps_per_s"] > 0 for r in rows)

@@ -116,6 +116,7 @@ def test_bad_api_arguments_raise_project_errors(enhancer, image, rate, message):
     (smooth_image(16, 16), 20, {"tile": 64.0}, "tile must be an integer"),
     (torch.rand(1, 3, 0, 16), 20, {}, "image is empty"),
     (torch.full((3, 16, 16), float("nan")), 20, {}, "NaN or infinite"),
+    (smooth_image(16, 16), 20, {"precision": "fp16"}, "precision must be one of fp32, bf16"),
 ])
 def test_arguments_of_the_wrong_type_raise_project_errors(enhancer, image, rate, options, message):
     with pytest.raises(DiracError, match=message):
@@ -302,3 +303,14 @@ def test_weights_saved_with_another_ddpm_family_schedule_still_load(enhancer, tm
             enhancer.pipeline.scheduler = DDPMScheduler.from_config(config)
         loaded = Enhancer.from_pretrained(tmp_path / type(scheduler).__name__)
         assert loaded.enhance(smooth_image(16, 16), 20).shape == (16, 16, 3)
+
+
+def test_bf16_precision_runs_the_network_in_bf16_and_returns_what_fp32_does_within_rounding(enhancer, monkeypatch):
+    image = smooth_image(48, 64)
+    seen = []
+    forward = type(enhancer.pipeline.model).forward
+    monkeypatch.setattr(type(enhancer.pipeline.model), "forward",
+                        lambda self, *a: seen.append(torch.is_autocast_enabled("cpu")) or forward(self, *a))
+    fp32, bf16 = enhancer.enhance(image, 20), enhancer.enhance(image, 20, precision="bf16")
+    assert seen == [False, True] and bf16.dtype == np.uint8 and bf16.shape == fp32.shape
+    assert np.abs(bf16.astype(int) - fp32).max() <= 2

@@ -147,6 +147,7 @@ def test_steps_not_above_trained_steps_is_refused(tmp_path):
     ("--checkpoint-minutes", "0", "checkpoint minutes must be positive"),
     ("--max-minutes", "-5", "max minutes must be positive"),
     ("--seed", "-1", "seed must be at least 0"),
+    ("--perceptual-weight", "-1", "perceptual weight (--perceptual-weight) must be at least 0"),
 ])
 def test_bad_training_options_are_one_line_errors_before_anything_is_written(tmp_path, capsys, option, value, message):
     from dirac.cli import main
@@ -215,7 +216,7 @@ def test_one_training_image_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("model, message", [
-    ({"chanels": [8, 16, 32]}, "unknown model option(s) chanels; known: channels"),
+    ({"chanels": [8, 16, 32]}, "unknown model option(s) chanels; known: block, channels, "),
     ({"channels": [8]}, "bad model options"),
 ])
 def test_bad_model_options_in_a_saved_config_are_one_line_errors(tmp_path, capsys, model, message):
@@ -323,3 +324,58 @@ def test_weights_are_saved_whole_and_by_the_umask(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         trainer.save_weights(trainer.ema_pipeline())
     assert {p: p.read_bytes() for p in files} == before  # the part set aside is put back
+
+
+def test_a_model_grown_from_trained_weights_starts_at_their_quality_and_trains_whole(tmp_path):
+    """--init-from: the new model (here with a fine branch) loads the smaller one's tensors, keeps
+    its statistics and sampler settings, validates as it did, and every part then trains."""
+    make_images(tmp_path / "data", count=2)
+    small = tmp_path / "small"
+    cfg = TrainConfig(data=[str(tmp_path / "data")], out=str(small), steps=4, batch=2, patch=32, val_every=4, model=TINY_MODEL)
+    Trainer(cfg).run()
+    index = json.loads((small / "model_index.json").read_text())
+    (small / "model_index.json").write_text(json.dumps({**index, "detail_sigma": 2.0}))
+    grown_cfg = TrainConfig(data=[str(tmp_path / "data")], out=str(tmp_path / "grown"), steps=3, batch=2, patch=32, val_every=3,
+                            lr=1e-3, warmup=1, init_from=str(small), model={"fine_channels": 8})
+    trainer = Trainer(grown_cfg)
+    before = Enhancer.from_pretrained(small).pipeline
+    assert trainer.step == 0 and trainer.unwrapped.config.fine_channels == 8
+    assert trainer.unwrapped.config.stats_sigma == before.model.config.stats_sigma
+    assert trainer.validate(trainer.ema_pipeline()) == pytest.approx(trainer.validate(before), abs=1e-9)
+    start = {k: v.clone() for k, v in trainer.unwrapped.state_dict().items()}
+    trainer.run()
+    after = trainer.unwrapped.state_dict()
+    assert not torch.equal(after["fine_head.0.weight"], start["fine_head.0.weight"])
+    assert not torch.equal(after["stem.1.weight"], start["stem.1.weight"])  # the grown-from part trains too
+    saved = Enhancer.from_pretrained(tmp_path / "grown").pipeline
+    assert saved.model.config.fine_channels == 8 and saved.config.detail_sigma == 2.0
+
+
+def test_growing_from_weights_of_another_codec_or_shape_is_a_one_line_error(tmp_path, tiny_weights):
+    make_images(tmp_path / "data", count=2)
+    hevc = TrainConfig(codec="hevc", data=[str(tmp_path / "data")], out=str(tmp_path / "a"), steps=2, batch=2, patch=32,
+                       init_from=str(tiny_weights))
+    with pytest.raises(DiracError, match="holds jpeg weights, not hevc"):
+        Trainer(hevc)
+    other = TrainConfig(data=[str(tmp_path / "data")], out=str(tmp_path / "b"), steps=2, batch=2, patch=32,
+                        init_from=str(tiny_weights), model={"channels": [8, 16, 24]})
+    with pytest.raises(DiracError, match="bad model options .*cannot grow"):
+        Trainer(other)
+
+
+@pytest.mark.parametrize("precision, rho", [("bf16", 0.5), ("no", 0.0)])
+def test_precision_and_perceptual_weight(tmp_path, precision, rho):
+    """bf16 autocast and fp32 both train; rho > 0 logs the LPIPS term of the diffusion examples."""
+    make_images(tmp_path / "data", count=2)
+    cfg = TrainConfig(data=[str(tmp_path / "data")], out=str(tmp_path / "w"), steps=20, batch=4, patch=32, val_every=20,
+                      regression_fraction=0.5, perceptual_weight=rho, mixed_precision=precision, model=TINY_MODEL)
+    trainer = Trainer(cfg)
+    with trainer.autocast():
+        assert torch.is_autocast_enabled("cpu") == (precision == "bf16")
+    trainer.run()
+    row = read_log(tmp_path / "w" / "train_log.csv")[0]
+    assert math.isfinite(float(row["loss"]))
+    if rho:
+        assert 0 < float(row["loss_perceptual"]) < 2
+    else:
+        assert row["loss_perceptual"] in ("", "nan")

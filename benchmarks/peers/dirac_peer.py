@@ -32,26 +32,27 @@ class DiracSetting(Peer):
     """``Enhancer.enhance`` at one realism setting, seeded so every run repeats."""
 
     def __init__(self, enhancer, weights: Path, realism: float, steps: int, seed: int, eta: float,
-                 detail_sigma: Optional[float], about: dict):
-        self.enhancer, self.weights = enhancer, weights
+                 detail_sigma: Optional[float], about: dict, precision: str = "fp32"):
+        self.enhancer, self.weights, self.precision = enhancer, weights, precision
         self.realism, self.steps, self.seed, self.eta, self.about = realism, steps, seed, eta, about
         self.detail_sigma = enhancer.pipeline.config.detail_sigma if detail_sigma is None else detail_sigma
         self.name = setting_name(realism)
         calls = calls_for(realism, steps)
-        self.description = f"dirac, realism {realism:g} ({calls} network call{'s' * (calls > 1)} of N = {steps})"
+        self.description = (f"dirac, realism {realism:g} ({calls} network call{'s' * (calls > 1)} of N = {steps})"
+                            + (f", {precision}" if precision != "fp32" else ""))
 
     def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None) -> np.ndarray:
         return self.enhancer.enhance(decoded, rate, realism=self.realism, steps=self.steps, seed=self.seed,
-                                     eta=self.eta, detail_sigma=self.detail_sigma)
+                                     eta=self.eta, detail_sigma=self.detail_sigma, precision=self.precision)
 
     def info(self) -> dict:
         return {"description": self.description, "realism": self.realism, "steps": self.steps, "seed": self.seed, "eta": self.eta,
-                "detail_sigma": self.detail_sigma, "weights": str(self.weights), "parameters": count_parameters(self.enhancer.pipeline.model), **self.about}
+                "detail_sigma": self.detail_sigma, "precision": self.precision, "weights": str(self.weights), "parameters": count_parameters(self.enhancer.pipeline.model), **self.about}
 
 
 def _factory(codec: str, weights: Union[str, Path, None] = None, realism: Sequence[float] = (0.0,),
              steps: int = 20, seed: int = 0, eta: float = 0.0, detail_sigma: Optional[float] = None,
-             device: str = "cpu", **_) -> List[Peer]:
+             device: str = "cpu", precision: str = "fp32", **_) -> List[Peer]:
     from dirac import Enhancer
     from dirac.enhancer import default_weights
 
@@ -65,7 +66,7 @@ def _factory(codec: str, weights: Union[str, Path, None] = None, realism: Sequen
     if enhancer.codec != codec:
         raise PeerUnavailable(f"dirac skipped: the weights at {folder} enhance {enhancer.codec}, not {codec}")
     about = {"weights_files": fingerprint(folder)}
-    return [DiracSetting(enhancer, folder, float(r), steps, seed, eta, detail_sigma, about) for r in realism]
+    return [DiracSetting(enhancer, folder, float(r), steps, seed, eta, detail_sigma, about, precision) for r in realism]
 
 
 register("dirac", _factory)

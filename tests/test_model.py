@@ -1,0 +1,66 @@
+"""The denoiser's architecture options: block kinds, the fine branch, growing a trained model."""
+import pytest
+import torch
+
+from dirac.model import ResidualDenoiser
+
+from conftest import TINY_MODEL, TINY_STATS
+
+
+def inputs(size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    z, x = torch.randn(2, 3, size, size, generator=g), torch.rand(2, 3, size, size, generator=g) * 2 - 1
+    return z, x, torch.tensor([600, 300]), torch.tensor([0.1, 0.8])
+
+
+def trained_like(model: ResidualDenoiser, seed=1) -> ResidualDenoiser:
+    """Every tensor randomised, as training would leave it (zero-initialised parts included)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+    return model
+
+
+@pytest.mark.parametrize("options", [{}, {"block": "gated"}, {"fine_channels": 8}, {"block": "gated", "fine_channels": 8, "fine_depth": 1}])
+def test_every_architecture_starts_at_a_zero_residual_and_learns(options):
+    """A new model predicts zero (the base decode itself), and one gradient step moves it."""
+    model = ResidualDenoiser(**TINY_MODEL, **TINY_STATS, **options)
+    z, x, t, r = inputs()
+    assert torch.equal(model(z, x, t, r), torch.zeros_like(z))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(z, x, t, r).sub(z).square().mean().backward()
+    opt.step()
+    assert model(z, x, t, r).abs().max() > 0
+
+
+def test_gated_blocks_cost_fewer_parameters_than_res_blocks_at_equal_width():
+    res = ResidualDenoiser(**TINY_MODEL, **TINY_STATS)
+    gated = ResidualDenoiser(**TINY_MODEL, **TINY_STATS, block="gated")
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(gated) < count(res)
+
+
+def test_a_grown_model_computes_what_the_smaller_one_did():
+    """The fine branch joins through zero-initialised convs: grown from trained weights, the
+    model's output is unchanged until training moves the joins."""
+    small = trained_like(ResidualDenoiser(**TINY_MODEL, **TINY_STATS)).eval()
+    grown = ResidualDenoiser(**TINY_MODEL, **TINY_STATS, fine_channels=8).grown_from(small).eval()
+    assert sum(p.numel() for p in grown.parameters()) > sum(p.numel() for p in small.parameters())
+    with torch.no_grad():
+        assert torch.equal(grown(*inputs()), small(*inputs()))
+
+
+def test_growing_from_a_model_of_other_shapes_is_refused():
+    small = ResidualDenoiser(**{**TINY_MODEL, "channels": (8, 16, 24)}, **TINY_STATS)
+    with pytest.raises(ValueError, match="cannot grow from a model with other tensors"):
+        ResidualDenoiser(**TINY_MODEL, **TINY_STATS, fine_channels=8).grown_from(small)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"block": "transformer"}, "block must be one of res, gated"),
+    ({"fine_channels": 8, "unshuffle": 3}, "a fine branch needs an even unshuffle"),
+])
+def test_bad_architecture_options_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        ResidualDenoiser(**TINY_MODEL, **TINY_STATS, **options)
