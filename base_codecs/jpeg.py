@@ -75,6 +75,32 @@ def damage(data: bytes) -> Optional[str]:
     return None
 
 
+MAX_SCANS = 500  # libjpeg-turbo's suggested scan limit: a progressive file needs about ten
+
+
+def check_layout(data: bytes) -> None:
+    """Refuse, before any decoding, what libjpeg would spend long on or misname: more than
+    MAX_SCANS scans (thousands of repeated progressive scans cost minutes of CPU) and sample
+    precisions other than 8 bits (12-bit JPEG, which this libjpeg build cannot decode)."""
+    scans = data.count(b"\xff\xda")  # entropy-coded data stuffs every FF, so each is a start-of-scan marker
+    if scans > MAX_SCANS:
+        raise CodecError(f"JPEG with {scans} scans, more than {MAX_SCANS}: refused, as decoding so many costs minutes")
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:  # the header's segments, up to the frame header
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
+            precision = data[pos + 4] if pos + 4 < len(data) else 8
+            if precision != 8:
+                raise CodecError(f"{precision}-bit JPEG (sample precision {precision}): only 8-bit JPEG is supported")
+            return
+        if marker == 0xDA:
+            return
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+
+
 class JpegCodec(BaseCodec):
     """Baseline/progressive JPEG, colour (4:2:0, 4:2:2, 4:4:4) or grey."""
 
@@ -96,6 +122,7 @@ class JpegCodec(BaseCodec):
         data = as_bytes(data, "JPEG data")
         if not self.sniff(data):
             raise CodecError("not a JPEG: missing the FF D8 FF start-of-image marker")
+        check_layout(data)
         try:
             with open_with_pillow(data, ["JPEG"], "JPEG") as im:
                 quality = estimate_quality(getattr(im, "quantization", None) or {})

@@ -32,6 +32,8 @@ def source_head(source: Source, label: str) -> Tuple[bytes, str]:
     if not isinstance(source, (str, os.PathLike)):
         raise CodecError(f"{label} must be bytes or a path, got {type(source).__name__}")
     what = f"{label} {os.fspath(source)!r}"
+    if os.path.exists(source) and not os.path.isfile(source):  # opening a FIFO would wait for a writer
+        raise CodecError(f"{what}: not a regular file")
     try:
         with open(source, "rb") as f:
             return f.read(HEAD_BYTES), what

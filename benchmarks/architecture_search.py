@@ -29,7 +29,7 @@ RUNS = Path("runs/search")
 TRAIN_SETS = ("cbsd68", "imagecompression_info", "usc_sipi_misc", "wikipedia_photos")
 # What every candidate shares: only the model differs (the v1 run's example mix and EMA)
 SETTINGS = dict(codec="jpeg", steps=1_000_000, batch=16, patch=128, lr=2e-4, warmup=200, regression_fraction=0.6,
-                ema_decay=0.999, val_every=250, seed=7, mixed_precision="bf16")
+                ema_decay=0.999, val_every=250, seed=7, precision="bf16")
 CANDIDATES: Dict[str, dict] = {
     "fine": dict(description="res blocks, pixel-unshuffle 2, 48/96/192/256 channels, from scratch",
                  model=dict(unshuffle=2, channels=[48, 96, 192, 256], encoder_depths=[1, 2, 2], middle_depth=3,
@@ -40,7 +40,7 @@ CANDIDATES: Dict[str, dict] = {
                              decoder_depths=[2, 2])),
     "grown": dict(description="the v1 model (weights/jpeg as of commit 8fd038e, sha256 8adb2b64...) grown by a "
                               "zero-initialised 48-channel branch at unshuffle 2, trained jointly",
-                  model=dict(fine_channels=48, fine_depth=2), init_from="weights/jpeg"),
+                  model=dict(fine_channels=48, fine_depth=2), init_from="dirac/weights/jpeg"),
 }
 
 

@@ -1,5 +1,5 @@
 """Figures from the benchmark JSON: PSNR-bpp, LPIPS-bpp, FID-bpp and the dial's PSNR-LPIPS
-trade-off per rate, as PNGs next to each JSON.
+trade-off per rate, as PNGs next to each JSON; and each shipped model's training curve from its log.
 
     python -m benchmarks.plot                          # every run JSON in benchmarks/results
     python -m benchmarks.plot benchmarks/results/jpeg-kodak-colour.json
@@ -7,9 +7,11 @@ trade-off per rate, as PNGs next to each JSON.
 from __future__ import annotations
 
 import argparse
+import csv
+import importlib.resources
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from base_codecs import DiracError
 
@@ -132,6 +134,35 @@ def search_curves(json_path: Path) -> Path:
     return path
 
 
+def training_hours(log: Path) -> Tuple[List[float], List[float]]:
+    """(hours, held-out PSNR gain) of a training log's validations: the log's clock restarts with
+    every resumed or warm-started run, so the runs' times add up."""
+    hours, gains, offset, last = [], [], 0.0, 0.0
+    with open(log, newline="") as f:
+        for row in csv.DictReader(f):
+            seconds = float(row["seconds"])
+            offset, last = offset + (last if seconds < last else 0.0), seconds
+            if row["val_psnr_gain_db"]:
+                hours.append((offset + seconds) / 3600)
+                gains.append(float(row["val_psnr_gain_db"]))
+    return hours, gains
+
+
+def training_curve(log: Path, path: Path) -> Path:
+    """The held-out gain of a weights folder's training over its hours, as a PNG."""
+    hours, gains = training_hours(log)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    ax.plot(hours, gains)
+    ax.set(xlabel="hours of training (this model's runs, added up)", ylabel="held-out PSNR gain (dB)",
+           title=f"{log.parent.name} weights: one-call output over the base decode")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.plot", description=__doc__.split("\n\n")[0])
     p.add_argument("files", nargs="*", type=Path, help="run JSON files (default: all in --results)")
@@ -146,6 +177,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             yield from plot_file(path, data)
         if not args.files and (args.results / SEARCH_FILE).is_file():
             yield search_curves(args.results / SEARCH_FILE)
+        if not args.files:
+            for log in sorted(Path(str(importlib.resources.files("dirac") / "weights")).glob("*/train_log.csv")):
+                yield training_curve(log, args.results / f"{log.parent.name}-training-curve.png")
 
     return run_command(work)
 

@@ -51,7 +51,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    "(default: the weights' setting; 0 = the steps' whole output)")
     p.add_argument("--methods", type=methods, default=",".join(DEFAULT_METHODS),
                    help=f"comma-separated, from {', '.join(DEFAULT_METHODS)} (default all)")
-    p.add_argument("--weights", type=Path, help="dirac weights folder (default $DIRAC_WEIGHTS/<codec>, else weights/<codec>)")
+    p.add_argument("--weights", type=Path, help="dirac weights folder (default $DIRAC_WEIGHTS/<codec>, else dirac/weights/<codec>)")
     p.add_argument("--dncnn3-weights", type=Path, help="DnCNN3.mat (default shared/peers/dncnn3)")
     p.add_argument("--limit", type=integer, help="only the first N images (the file is then named -partial)")
     p.add_argument("--crop", type=integer, help="centre-crop images to N x N (the file is then named -partial)")

@@ -44,7 +44,7 @@ PRECISION_CASE = ("live1", "grey", 10)  # where bf16 inference must cost at most
 
 def _settings(args: argparse.Namespace) -> List[dict]:
     """One entry per measured setting: dirac once per realism and precision, the grey protocol
-    for DnCNN-3 and dirac's realism 0, dirac once at 24 MP, and its training step per precision."""
+    for DnCNN-3 and dirac's realism 0, dirac at 24 MP and its training step, each per precision."""
     from dirac.sampler import PRECISIONS  # here, not at the top: in a child, torch would inflate the baseline RSS
 
     specs = []
@@ -59,8 +59,8 @@ def _settings(args: argparse.Namespace) -> List[dict]:
     if "dirac" in args.methods and args.train_runs:
         specs += [{"method": "training", "precision": p} for p in PRECISIONS]
     if "dirac" in args.methods and args.big_megapixels:
-        specs.append({"method": "dirac", "realism": 0.0, "megapixels": args.big_megapixels, "runs": 1,
-                      "warmup": 0, "flops": False})
+        specs += [{"method": "dirac", "realism": 0.0, "megapixels": args.big_megapixels, "precision": p, "runs": 1,
+                   "warmup": 0, "flops": False} for p in PRECISIONS]
     return specs
 
 
@@ -90,9 +90,8 @@ def measure_training(spec: dict, args: argparse.Namespace) -> dict:
         data.mkdir()
         for i in range(2):  # training holds one image out for validation
             im.convert("RGB").save(data / f"{i}.png")
-        precision = {"fp32": "no", "bf16": "bf16"}[spec["precision"]]
         cfg = TrainConfig(data=[str(data)], out=str(Path(tmp) / "run"), batch=TRAIN_BATCH, patch=TRAIN_PATCH,
-                          init_from=str(weights), mixed_precision=precision)
+                          init_from=str(weights), precision=spec["precision"])
         timing = median_seconds(Trainer(cfg).train_step, args.train_runs, warmup=2)
     return {"precision": spec["precision"], "batch": TRAIN_BATCH, "patch": TRAIN_PATCH, **timing,
             "steps_per_s": 1.0 / timing["median_s"], "weights": str(weights), "peak_rss_bytes": peak_rss_bytes()}
@@ -216,7 +215,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--realism", type=realism, default=[0.0, 0.25, 0.5, 1.0])
     p.add_argument("--steps", type=integer, default=20)
     p.add_argument("--methods", type=methods, default="base,dncnn3,jpegqs,dirac")
-    p.add_argument("--weights", type=Path, help="dirac weights folder (default $DIRAC_WEIGHTS/jpeg, else weights/jpeg)")
+    p.add_argument("--weights", type=Path, help="dirac weights folder (default $DIRAC_WEIGHTS/jpeg, else dirac/weights/jpeg)")
     p.add_argument("--dncnn3-weights", type=Path)
     p.add_argument("--big-megapixels", type=_megapixels, default=24.0, help="size of the bounded-memory case (0: skip)")
     p.add_argument("--crop", type=integer, help="centre-crop the test image first (smoke runs)")

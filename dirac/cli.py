@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import glob
 import io
 import json
 import os
+import signal
+import stat
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -30,24 +34,53 @@ MAX_INPUT_BYTES = 1 << 30  # a still picture is read whole; the largest one allo
 MAX_THREADS = 1024
 
 
+# control characters in a file name, written out so an error stays on one line
+CONTROL_CHARACTERS = {**{c: f"\\x{c:02x}" for c in [*range(32), 127]}, 9: "\\t", 10: "\\n", 13: "\\r"}
+
+
+def one_line(text: str) -> str:
+    return text.translate(CONTROL_CHARACTERS)
+
+
+OS_REASONS = {errno.ELOOP: "too many levels of symbolic links", errno.ENAMETOOLONG: "file name too long"}
+
+
+def status(path: Path, output: bool = False) -> Optional[os.stat_result]:
+    """``path``'s stat, None where nothing is there (a dangling link included), a DiracError
+    naming what else stops a look at it (a link loop, an over-long name, no permission)."""
+    try:
+        return path.stat()
+    except (FileNotFoundError, NotADirectoryError):  # a file where a folder should be: nothing there either
+        return None
+    except OSError as exc:
+        reason = OS_REASONS.get(exc.errno, exc.strerror or str(exc))
+        raise DiracError(f"{path}: cannot {'write output' if output else 'read'} ({reason})") from None
+
+
+def check_regular(path: Path) -> os.stat_result:
+    """``path``'s stat, once it is known to be a regular file: a FIFO or device would block reads."""
+    found = status(path)
+    if found is None:
+        raise DiracError(f"{path}: no such file")
+    if not stat.S_ISREG(found.st_mode):
+        raise DiracError(f"{path}: not a regular file")
+    return found
+
+
 def read_input(path: Path, video: bool = False) -> bytes:
     """The bytes of ``path``, a regular file, at most MAX_INPUT_BYTES unless it is a ``video``."""
-    if not path.exists():
-        raise DiracError(f"{path}: no such file")
-    if not path.is_file():
-        raise DiracError(f"{path}: not a regular file")
+    size = check_regular(path).st_size
+    if not video and size > MAX_INPUT_BYTES:
+        raise DiracError(f"{path}: {size:,} bytes is too large: a picture file is read whole, up to {MAX_INPUT_BYTES:,} bytes")
     try:
-        size = path.stat().st_size
-        if not video and size > MAX_INPUT_BYTES:
-            raise DiracError(f"{path}: {size:,} bytes is too large: a picture file is read whole, up to {MAX_INPUT_BYTES:,} bytes")
         return path.read_bytes()
     except OSError as exc:
         raise DiracError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def about(src: Path, exc: DiracError) -> str:
-    """The error message, led by the file it concerns."""
-    return str(exc) if str(exc).startswith(str(src)) else f"{src}: {exc}"
+    """The error message, led by the file it concerns, on one line."""
+    return one_line(str(exc) if str(exc).startswith(str(src)) else f"{src}: {exc}")
 
 
 def check_output(path: Path, inputs: List[Path], shape: Tuple[int, ...]) -> str:
@@ -62,10 +95,12 @@ def check_output(path: Path, inputs: List[Path], shape: Tuple[int, ...]) -> str:
         raise DiracError(f"{path}: cannot write output (too many levels of symbolic links)") from None
     if any(output == resolved(p) for p in inputs):
         raise DiracError(f"{path}: refusing to overwrite an input file")
-    if not path.parent.is_dir():
-        problem = "is not a directory" if path.parent.exists() else "does not exist"
+    parent = status(path.parent, output=True)
+    if parent is None or not stat.S_ISDIR(parent.st_mode):
+        problem = "is not a directory" if parent is not None else "does not exist"
         raise DiracError(f"{path}: output directory {path.parent} {problem}")
-    if path.is_dir():
+    existing = status(path, output=True)
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
         raise DiracError(f"{path}: is a directory, not an output file")
     if max(shape[:2]) > MAX_SIDE.get(fmt, max(shape[:2])):
         raise DiracError(f"{path}: {fmt} stores at most {MAX_SIDE[fmt]} pixels a side, the image is {shape[1]}x{shape[0]}")
@@ -111,17 +146,23 @@ def expand_inputs(specs: List[str]) -> List[Path]:
     for spec in specs:  # (repeats, however spelled, are dropped below)
         if not spec.strip():  # Path("") is the current directory
             raise DiracError("an input path is empty")
-        if Path(spec).is_dir():
-            found = sorted(p for p in Path(spec).iterdir() if p.is_file() and not p.name.startswith("."))
-            if not found:
+        found = status(Path(spec))
+        if found is not None and stat.S_ISDIR(found.st_mode):
+            try:
+                listed = sorted(p for p in Path(spec).iterdir() if p.is_file() and not p.name.startswith("."))
+            except OSError as exc:  # no permission to list it
+                raise DiracError(f"{spec}: cannot list this directory ({exc.strerror or exc})") from None
+            if not listed:
                 raise DiracError(f"{spec}: directory holds no files")
-            paths += found
-        elif any(ch in spec for ch in "*?[") and not Path(spec).exists():  # an existing name is literal
+            paths += listed
+        elif found is None and any(ch in spec for ch in "*?["):  # an existing name is literal
             matches = sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file())
             if not matches:
                 raise DiracError(f"{spec}: no files match")
             paths += matches
         else:
+            if found is not None and not stat.S_ISREG(found.st_mode):  # a FIFO would block whoever opens it
+                raise DiracError(f"{spec}: not a regular file")
             paths.append(Path(spec))
     return unique_files(paths)
 
@@ -189,21 +230,23 @@ def enhance_file(src: Path, dst: Path, args, cache: EnhancerCache, inputs: List[
 
 def dial_options(args) -> dict:
     """The ``Enhancer.enhance`` keywords that ``enhance`` and ``batch`` take from the command line."""
-    return dict(realism=args.realism, steps=args.steps, seed=args.seed, eta=args.eta, tile=args.tile,
-                detail_sigma=args.detail_sigma, precision=args.precision)
+    tile = {} if args.tile is None else {"tile": args.tile}  # none given: the enhancer's default
+    return dict(realism=args.realism, steps=args.steps, seed=args.seed, eta=args.eta, detail_sigma=args.detail_sigma,
+                precision=args.precision, **tile)
 
 
 def check_dial(args) -> None:
     """Bad dial, noise or tile settings fail once, as bad usage, before any decoding."""
-    from .sampler import check_detail_sigma, check_eta, check_seed, check_steps
-    from .tiling import DEFAULT_OVERLAP, check_tiling
+    from .sampler import check_eta, check_seed, check_steps
+    from .scheduler import check_detail_sigma
+    from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling
 
     check_steps(args.realism, args.steps)
     check_eta(args.eta)
     if args.detail_sigma is not None:
         check_detail_sigma(args.detail_sigma)
     check_seed(args.seed)
-    check_tiling(args.tile, DEFAULT_OVERLAP)
+    check_tiling(DEFAULT_TILE if args.tile is None else args.tile, DEFAULT_OVERLAP)
 
 
 def add_source_arguments(p: argparse.ArgumentParser) -> None:
@@ -220,9 +263,9 @@ def add_enhance_arguments(p: argparse.ArgumentParser, seed_help: str, seed_defau
     p.add_argument("--seed", type=int, default=seed_default, help=seed_help)
     p.add_argument("--eta", type=float, default=0.0, help="fresh noise per step: 0 = DDIM (default) .. 1 = DDPM")
     p.add_argument("--detail-sigma", type=float, default=None, help="above realism 0, the steps add their detail finer than this many pixels (0.5 .. 64) to the realism-0 output (default: the weights' setting, 1; 0 = the steps' whole output)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="the network's arithmetic: fp32 (default) or bf16 autocast, faster on CPUs with AVX-512 BF16 (benchmarks/README.md: what it costs)")
-    p.add_argument("--weights", default=None, help="weights directory (default: $DIRAC_WEIGHTS/<codec>, else the shipped weights/<codec>)")
-    p.add_argument("--tile", type=int, default=1024, help="tile size in pixels, a multiple of 16 above the 32-pixel overlap (default 1024); bounds memory")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help="the network's arithmetic: fp32, bf16 autocast, or auto (default): bf16 where the CPU (AVX-512 BF16, AMX) or GPU runs it natively, else fp32 (benchmarks/README.md: what it costs)")
+    p.add_argument("--weights", default=None, help="weights directory (default: $DIRAC_WEIGHTS/<codec>, else those shipped in the package, dirac/weights/<codec>)")
+    p.add_argument("--tile", type=int, default=None, help="tile size in pixels, a multiple of 16 above the 32-pixel overlap (default: the enhancer's, 768); bounds memory")
 
 
 def cmd_enhance(args) -> None:
@@ -238,8 +281,10 @@ def cmd_enhance(args) -> None:
     check_dial(args)
     inputs = expand_inputs(args.inputs)
     output = output_path(args.output, "an output file or an existing directory")
-    into_dir = len(inputs) > 1 or output.is_dir() or args.output.endswith(os.sep)
-    if into_dir and not output.is_dir():
+    found = status(output, output=True)
+    is_dir = found is not None and stat.S_ISDIR(found.st_mode)
+    into_dir = len(inputs) > 1 or is_dir or args.output.endswith(os.sep)
+    if into_dir and not is_dir:
         raise DiracError(f"{output}: {'with several inputs, ' if len(inputs) > 1 else ''}-o must be an existing directory")
     if into_dir:
         check_unique_stems(inputs)
@@ -303,11 +348,11 @@ def cmd_train(args) -> None:
         args.out, codec=args.codec, data=args.data, sources=args.sources, steps=args.steps, batch=args.batch, patch=args.patch,
         lr=args.lr, min_lr=args.min_lr, max_minutes=args.max_minutes, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         regression_fraction=args.regression_fraction, perceptual_weight=args.perceptual_weight, init_from=args.init_from,
-        mixed_precision=args.mixed_precision, model=args.model,
+        precision=args.precision, model=args.model,
     )
     print(f"training {cfg.codec} into {cfg.out}: {cfg.steps} steps, batch {cfg.batch} of {cfg.patch}px, "
           f"lr {cfg.lr:g} -> {cfg.min_lr:g}, regression fraction {cfg.regression_fraction:g}, perceptual weight "
-          f"{cfg.perceptual_weight:g}, {cfg.mixed_precision} precision, seed {cfg.seed}")
+          f"{cfg.perceptual_weight:g}, {cfg.precision} precision, seed {cfg.seed}")
     best = Trainer(cfg).run()
     print(f"best validation PSNR gain {best:.3f} dB; weights in {cfg.out}")
 
@@ -405,8 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a new run grows its model from these weights (their tensors loaded, new parts starting at zero)")
     p.add_argument("--model", type=_json_object, default=None,
                    help='options of a new model as JSON, e.g. \'{"fine_channels": 48}\' (see dirac.model.ResidualDenoiser)')
-    p.add_argument("--mixed-precision", choices=["bf16", "no"], default=None,
-                   help=f"bf16 autocast with fp32 master weights, or no (default {TrainConfig.mixed_precision})")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                   help=f"bf16 autocast with fp32 master weights, fp32, or auto: bf16 where the CPU or GPU runs it natively (default {TrainConfig.precision})")
     p.set_defaults(func=cmd_train)
 
     from .batch import add_batch_parser
@@ -417,8 +462,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is, so it unwinds as Ctrl-C does: a write in progress
+    removes its temp file."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def terminate_by_unwinding():
+    """SIGTERM unwinds the command while it runs (only the main thread may set handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     with contextlib.ExitStack() as stack:
+        stack.enter_context(terminate_by_unwinding())
         for stream, redirect in ((sys.stdout, contextlib.redirect_stdout), (sys.stderr, contextlib.redirect_stderr)):
             if stream is None:  # started with it closed (>&-): progress bars and messages go nowhere
                 stream = stack.enter_context(open(os.devnull, "w"))
@@ -437,11 +505,14 @@ def run(argv: Optional[List[str]]) -> int:
             warnings.filterwarnings("ignore", category=FutureWarning)  # libraries' API notices are for developers
             args.func(args)
     except DiracError as exc:
-        print(f"dirac: error: {exc}", file=sys.stderr)
+        print(f"dirac: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dirac: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("dirac: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except MemoryError:
         print("dirac: error: not enough memory for this job", file=sys.stderr)
         return 2

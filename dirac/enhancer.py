@@ -3,12 +3,15 @@ the same kind out; thin glue over :class:`DiracPipeline` and ``base_codecs``."""
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
+import json
 import os
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Union
+from typing import Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
+from diffusers import DDPMScheduler
 from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 
@@ -18,17 +21,19 @@ from base_codecs import DiracError
 from .arguments import check_device
 from .model import ResidualDenoiser
 from .pipeline import DiracPipeline
-from .sampler import check_detail_sigma, check_seed
-from .tiling import DEFAULT_OVERLAP
+from .sampler import check_seed
+from .scheduler import DiracScheduler
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 ImageInput = Union[np.ndarray, Image.Image, torch.Tensor]
 
 
-SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+# package data, so an installed wheel carries them as a checkout does
+SHIPPED_WEIGHTS = Path(str(importlib.resources.files("dirac") / "weights"))
 
 
 def default_weights(codec: str = "jpeg") -> Path:
-    """Shipped weights for ``codec``: ``$DIRAC_WEIGHTS/<codec>`` (when set and not empty) or the repository's ``weights/``."""
+    """Weights for ``codec``: ``$DIRAC_WEIGHTS/<codec>`` (when set and not empty), else those shipped in the package."""
     root = Path(os.environ.get("DIRAC_WEIGHTS") or SHIPPED_WEIGHTS)
     return root / codec
 
@@ -75,6 +80,10 @@ def _load_pipeline(path: Path) -> DiracPipeline:
     try:
         with quiet_diffusers():
             pipeline = DiracPipeline.from_pretrained(str(path))
+            if isinstance(pipeline.scheduler, DDPMScheduler):  # saved before DiracScheduler: convert as loaded
+                index = json.loads((path / "model_index.json").read_text())
+                sampling = {k: index[k] for k in ("t_start_min", "t_start_max", "detail_sigma") if k in index}
+                pipeline.register_modules(scheduler=DiracScheduler.from_ddpm(pipeline.scheduler, **sampling))
     except Exception as exc:  # diffusers raises many types for a damaged folder
         raise DiracError(f"weights at {path} are corrupt or incomplete: {exc}") from None
     check_config(pipeline, path)
@@ -86,9 +95,9 @@ def _load_pipeline(path: Path) -> DiracPipeline:
 def check_config(pipeline: DiracPipeline, path: Path) -> None:
     """Parts, statistics and schedule a sampler can use, or a DiracError naming the problem."""
     model, scheduler = pipeline.model, pipeline.scheduler
-    if not (isinstance(model, ResidualDenoiser) and hasattr(scheduler, "alphas_cumprod")):
+    if not (isinstance(model, ResidualDenoiser) and isinstance(scheduler, DiracScheduler)):
         raise DiracError(f"weights at {path} are not dirac weights: their model is a {type(model).__name__}, "
-                         f"their scheduler a {type(scheduler).__name__} (the sampler reads a DDPM noise schedule)")
+                         f"their scheduler a {type(scheduler).__name__}")
     cfg = model.config
     try:
         rates, sigma, tau = (np.asarray(v, dtype=np.float64) for v in (cfg.stats_rates, cfg.stats_sigma, cfg.stats_tau))
@@ -98,19 +107,9 @@ def check_config(pipeline: DiracPipeline, path: Path) -> None:
         raise DiracError(f"weights at {path}: per-rate statistics are missing or of unequal length")
     if not (np.isfinite(np.concatenate([rates, sigma, tau])).all() and (sigma > 0).all() and (tau > 0).all()):
         raise DiracError(f"weights at {path}: per-rate statistics must be finite and positive")
-    steps, lo, hi = cfg.num_train_timesteps, pipeline.config.t_start_min, pipeline.config.t_start_max
-    if not (all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) and 0 < lo <= hi < steps):
-        raise DiracError(f"weights at {path}: t_start range must be whole timesteps within 1..{steps - 1}")
-    try:
-        check_detail_sigma(pipeline.config.detail_sigma)
-    except DiracError as exc:
-        raise DiracError(f"weights at {path}: {exc}") from None
-    alphas = torch.as_tensor(scheduler.alphas_cumprod).double()[: hi + 1]  # the sampler uses no later timestep
-    if scheduler.config.num_train_timesteps != steps or not (
-        bool(alphas.isfinite().all()) and 0 < alphas[-1] and alphas[1] < 1 and bool((alphas[1:] <= alphas[:-1]).all())
-    ):
-        raise DiracError(f"weights at {path}: the scheduler's noise schedule does not match the model's {steps} "
-                         "timesteps or is not a valid one (signal levels falling within 0..1)")
+    if scheduler.config.num_train_timesteps != cfg.num_train_timesteps:
+        raise DiracError(f"weights at {path}: the scheduler's noise schedule has {scheduler.config.num_train_timesteps} "
+                         f"timesteps, the model's {cfg.num_train_timesteps}")
 
 
 class Enhancer:
@@ -157,27 +156,34 @@ class Enhancer:
 
     def enhance(
         self,
-        image: ImageInput,
-        rate: float,
+        image: Union[ImageInput, base_codecs.Decoded],
+        rate: Union[float, Sequence[float], base_codecs.RateInfo, None] = None,
         realism: float = 0.0,
         steps: int = 20,
         seed: Optional[int] = None,
         eta: float = 0.0,
-        tile: int = 1024,
+        tile: int = DEFAULT_TILE,
         overlap: int = DEFAULT_OVERLAP,
         progress: bool = False,
         detail_sigma: Optional[float] = None,
-        precision: str = "fp32",
+        precision: str = "auto",
     ) -> ImageInput:
         """Enhance ``image`` (the base decode) coded at native ``rate`` (e.g. JPEG quality).
+
+        ``image`` may be the ``Decoded`` that ``base_codecs`` returns (its rate is then used unless
+        ``rate`` is given), and ``rate`` a number, one per image of a batch, or a ``RateInfo``.
 
         numpy uint8 HxW/HxWx3 and PIL images come back as the same type; torch tensors in
         [0, 1] (CxHxW or BxCxHxW) come back as float tensors on their own device.
         Above realism 0, the steps add detail finer than ``detail_sigma`` pixels to the one-call
         estimate (None: the weights' setting, 1 for the shipped ones; 0: the steps' whole output).
-        ``precision="bf16"`` runs the network in bf16 autocast (weights stay fp32).
+        ``precision``: "fp32", "bf16" (autocast; weights stay fp32) or "auto" (default): bf16 where the
+        device runs it natively, which costs under 0.001 dB (benchmarks/README.md), else fp32.
         """
         check_seed(seed)
+        if isinstance(image, base_codecs.Decoded):
+            image, rate = image.image, image.rate if rate is None else rate
+        rate = self._native_rate(rate)
         batch, restore = self._to_batch(image)
         generator = torch.Generator(self.device).manual_seed(int(seed)) if seed is not None else None
         with torch.inference_mode():  # conversions happen in place on the pipeline's output
@@ -188,6 +194,25 @@ class Enhancer:
                 )
             )
         return result.clone() if isinstance(result, torch.Tensor) else result  # a normal tensor again
+
+    def enhance_decoded(self, decoded: base_codecs.Decoded, **options) -> np.ndarray:
+        """Enhance what a base codec's ``decode`` returned, at the rate it read."""
+        if not isinstance(decoded, base_codecs.Decoded):
+            raise DiracError(f"enhance_decoded takes a base_codecs.Decoded, got {type(decoded).__name__}")
+        return self.enhance(decoded, **options)
+
+    def _native_rate(self, rate):
+        """The number(s) the network is conditioned on: a ``RateInfo`` must be of this codec and
+        carry its value."""
+        if rate is None:
+            raise DiracError("rate is missing: pass the codec's rate (e.g. JPEG quality), a RateInfo or a Decoded")
+        if isinstance(rate, base_codecs.RateInfo):
+            if rate.family != self.codec:
+                raise DiracError(f"the rate is {rate.family}'s but these weights enhance {self.codec}; load weights for {rate.family}")
+            if rate.value is None:
+                raise DiracError(f"the {rate.family} data does not say its rate; pass rate= as a number")
+            return rate.value
+        return rate
 
     def enhance_frames(
         self, frames: Iterable[ImageInput], rate: float, realism: float = 0.0, seed: int = 0, **options
@@ -204,11 +229,7 @@ class Enhancer:
     def enhance_bytes(self, data: bytes, rate: Optional[float] = None, **options) -> np.ndarray:
         """Decode ``data`` with its base codec (family sniffed, rate read from the data) and enhance;
         an ordinary image file (PNG, TIFF, ...) is taken as a decode of this codec at ``rate``."""
-        decoded = self.decode(data, rate)
-        rate = decoded.rate.value if rate is None else rate
-        if rate is None:
-            raise DiracError(f"the {decoded.rate.family} data does not say its rate; pass rate=")
-        return self.enhance(decoded.image, rate, **options)
+        return self.enhance(self.decode(data, rate), rate, **options)
 
     def decode(self, data: bytes, rate: Optional[float] = None) -> base_codecs.Decoded:
         """The base decode of ``data``, checked against the codec these weights serve; an image

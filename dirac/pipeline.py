@@ -1,15 +1,15 @@
 """``DiracPipeline``: model + scheduler as a diffusers pipeline, the idiom diffusers users know.
 
 Takes base decodes as float tensors in [0, 1] (Bx1xHxW grey or Bx3xHxW RGB) and a native
-rate; returns enhanced tensors of the same shape. The dial, late start and thresholding
-live in :mod:`dirac.sampler`, tiling in :mod:`dirac.tiling`.
+rate; returns enhanced tensors of the same shape. The dial lives in :mod:`dirac.sampler`, late
+start, thresholding and the detail scale in :mod:`dirac.scheduler`, tiling in :mod:`dirac.tiling`.
 """
 from __future__ import annotations
 
 from typing import Optional, Sequence, Union
 
 import torch
-from diffusers import DDPMScheduler, DiffusionPipeline
+from diffusers import DiffusionPipeline
 from tqdm.auto import tqdm
 
 from base_codecs import DiracError
@@ -17,8 +17,9 @@ from base_codecs import DiracError
 from .arguments import number
 from .model import ResidualDenoiser
 from .rates import interpolate_stat, normalise_rate
-from .sampler import DETAIL_SIGMA, T_START_MAX, T_START_MIN, check_detail_sigma, check_precision, check_steps, sample_residual
-from .tiling import DEFAULT_OVERLAP, apply_tiled
+from .sampler import check_precision, check_steps, sample_residual
+from .scheduler import DiracScheduler, check_detail_sigma
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, apply_tiled
 
 
 def check_images(images) -> None:
@@ -41,18 +42,9 @@ def check_images(images) -> None:
 class DiracPipeline(DiffusionPipeline):
     """Residual diffusion enhancement of a base codec's reconstruction."""
 
-    def __init__(
-        self, model: ResidualDenoiser, scheduler: DDPMScheduler, t_start_min: int = T_START_MIN, t_start_max: int = T_START_MAX,
-        detail_sigma: float = DETAIL_SIGMA,
-    ):
+    def __init__(self, model: ResidualDenoiser, scheduler: DiracScheduler):
         super().__init__()
         self.register_modules(model=model, scheduler=scheduler)
-        self.register_to_config(t_start_min=t_start_min, t_start_max=t_start_max, detail_sigma=detail_sigma)
-
-    def t_start(self, rate_unit: float) -> int:
-        """Where sampling starts: later (less noise) at fine rates, earlier at coarse ones."""
-        lo, hi = self.config.t_start_min, self.config.t_start_max
-        return round(hi + (lo - hi) * rate_unit)
 
     def residual_scale(self, rate: float) -> tuple[float, float]:
         """(sigma, tau) at ``rate``: residual std and clip bound, in [0, 1] pixel units."""
@@ -68,24 +60,25 @@ class DiracPipeline(DiffusionPipeline):
         steps: int = 20,
         eta: float = 0.0,
         generator: Optional[torch.Generator] = None,
-        tile: int = 1024,
+        tile: int = DEFAULT_TILE,
         overlap: int = DEFAULT_OVERLAP,
         progress: bool = False,
         detail_sigma: Optional[float] = None,
-        precision: str = "fp32",
+        precision: str = "auto",
     ) -> torch.Tensor:
-        """``detail_sigma`` None: the configured one (see :mod:`dirac.sampler`); 0 keeps the trajectory whole.
-        ``precision`` "bf16" runs the network under bf16 autocast (faster on CPUs with AVX-512 BF16)."""
+        """``detail_sigma`` None: the scheduler's (see :mod:`dirac.sampler`); 0 keeps the trajectory whole.
+        ``precision`` "bf16" runs the network under bf16 autocast, "fp32" without; "auto" (default):
+        bf16 where the device runs it natively (AVX-512 BF16 or AMX CPUs, most GPUs)."""
         check_images(images)
-        check_precision(precision)
-        detail_sigma = check_detail_sigma(self.config.detail_sigma if detail_sigma is None else detail_sigma)
+        precision = check_precision(precision, images.device)
+        detail_sigma = check_detail_sigma(self.scheduler.config.detail_sigma if detail_sigma is None else detail_sigma)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise DiracError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         scalar = isinstance(rate, (str, bytes)) or not hasattr(rate, "__iter__") or getattr(rate, "ndim", 1) == 0
         rates = [number("rate", rate)] * images.shape[0] if scalar else [number("rate", r) for r in rate]
         if len(rates) != images.shape[0]:
             raise DiracError(f"got {len(rates)} rates for a batch of {images.shape[0]} images")
-        total = images.shape[0] * check_steps(realism, steps, self.config.t_start_min)
+        total = images.shape[0] * check_steps(realism, steps, self.scheduler.config.t_start_min)
         bar = tqdm(total=total, desc="enhance", unit="call", disable=not progress or total < 2)
         options = dict(realism=realism, steps=steps, eta=eta, generator=generator, detail_sigma=detail_sigma)
         out = [self._enhance_one(img[None], r, tile, overlap, bar.update, options, precision) for img, r in zip(images, rates)]
@@ -114,8 +107,9 @@ class DiracPipeline(DiffusionPipeline):
             t_t = torch.tensor([t], device=x.device)
             return apply_tiled(lambda z, xt: network(z, xt, t_t), z_t, x, tile, overlap, multiple)
 
+        scheduler = DiracScheduler.from_config(self.scheduler.config)  # its own: steps change a scheduler's state
         z_0 = sample_residual(
-            denoise, torch.Size(padded), self.scheduler, self.t_start(rate_unit), tau=tau / sigma, device=x.device,
+            denoise, torch.Size(padded), scheduler, scheduler.t_start(rate_unit), tau=tau / sigma, device=x.device,
             progress=tick, **options,
         )
         out = z_0[:, :, :height, :width].mul_(sigma).add_(x).clamp_(0, 1)  # in place: no new full-size tensor

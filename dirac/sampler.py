@@ -1,4 +1,4 @@
-"""Late-start residual sampling with rate-dependent thresholding and the realism dial.
+"""The realism dial over late-start residual sampling (:class:`dirac.scheduler.DiracScheduler`).
 
 The first call sees a zero residual at ``t_start`` and returns the one-call (MMSE) estimate;
 later calls follow a DDIM trajectory (``eta`` 0: deterministic after the first noise draw;
@@ -12,32 +12,16 @@ their coarse deviations cost fidelity and read as wrong structure (measured in b
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional
+from typing import Callable, Optional, Union
 
 import torch
-import torch.nn.functional as F
-from diffusers import DDPMScheduler
-from diffusers.utils.torch_utils import randn_tensor
 
 from base_codecs import DiracError
 
 from .arguments import number, whole
+from .scheduler import T_START_MIN, DiracScheduler
 
 Denoiser = Callable[[torch.Tensor, int], torch.Tensor]
-T_START_MIN, T_START_MAX = 500, 700  # where sampling starts: at the finest and the coarsest rate
-DETAIL_SIGMA = 1.0  # pixels; chosen on the held-out training images (benchmarks/detail_scale.py)
-DETAIL_SIGMA_MIN, DETAIL_SIGMA_MAX = 0.5, 64.0
-
-
-def make_scheduler(num_train_timesteps: int = 1000) -> DDPMScheduler:
-    """The scheduler the model is trained for: cosine betas, clean-sample prediction."""
-    return DDPMScheduler(
-        num_train_timesteps=num_train_timesteps,
-        beta_schedule="squaredcos_cap_v2",
-        prediction_type="sample",
-        clip_sample=False,
-        variance_type="fixed_small",
-    )
 
 
 def calls_for(realism: float, steps: int) -> int:
@@ -71,37 +55,35 @@ def check_seed(seed: Optional[int]) -> None:
         raise DiracError(f"seed must be an integer in 0 .. 2**64 - 1, got {seed!r}")
 
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16")  # what the network can run in
+PRECISION_CHOICES = ("auto",) + PRECISIONS  # what a caller may ask for
 
 
-def check_precision(precision: str) -> str:
-    """The network's arithmetic: fp32, or bf16 autocast (weights and the sampler stay fp32)."""
-    if precision not in PRECISIONS:
-        raise DiracError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+def fast_bf16(device: Union[str, torch.device]) -> bool:
+    """Whether ``device`` runs bf16 natively: CUDA with bf16, or a CPU with AVX-512 BF16 or AMX
+    (elsewhere CPU bf16 is emulated and slower than fp32)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return any(getattr(torch.cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return False
+
+
+def check_precision(precision: str, device: Union[str, torch.device]) -> str:
+    """The network's arithmetic on ``device``: fp32, bf16 autocast (weights and the sampler stay
+    fp32), or auto: bf16 where the device runs it natively, else fp32."""
+    if precision not in PRECISION_CHOICES:
+        raise DiracError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if fast_bf16(device) else "fp32"
     return precision
-
-
-def check_detail_sigma(detail_sigma: float) -> float:
-    """The scale (pixels) below which the trajectory's detail is kept: 0 (keep all of its output),
-    else 0.5 .. 64 (smaller scales keep next to nothing: the answer nears the one-call estimate)."""
-    detail_sigma = number("detail_sigma", detail_sigma)
-    if not (detail_sigma == 0.0 or DETAIL_SIGMA_MIN <= detail_sigma <= DETAIL_SIGMA_MAX):
-        raise DiracError(f"detail_sigma must be 0 (the steps' whole output) or in [{DETAIL_SIGMA_MIN:g}, "
-                         f"{DETAIL_SIGMA_MAX:g}] pixels, got {detail_sigma}")
-    return detail_sigma
-
-
-def late_start_timesteps(t_start: int, steps: int) -> List[int]:
-    """``steps`` evenly spaced, strictly decreasing timesteps from ``t_start`` towards 0."""
-    if steps > t_start:
-        raise DiracError(f"{steps} steps do not fit below t_start={t_start}")
-    return [round(t_start * (steps - i) / steps) for i in range(steps)]
 
 
 def sample_residual(
     denoise: Denoiser,
     shape: torch.Size,
-    scheduler: DDPMScheduler,
+    scheduler: DiracScheduler,
     t_start: int,
     steps: int,
     realism: float,
@@ -118,57 +100,23 @@ def sample_residual(
     Every prediction is clipped to [-tau, tau] before it is used, whatever the network says
     (NaN counts as zero). ``eta`` scales the fresh noise of each later step (DDIM); the
     deterministic path (0) keeps the synthesised texture and loses less fidelity than 1.
+    ``scheduler`` is set to this run's timesteps.
     """
     check_eta(eta)
-    detail_sigma = check_detail_sigma(detail_sigma)
     calls = calls_for(realism, steps)
-    timesteps = late_start_timesteps(t_start, steps) if calls > 1 else [t_start]
-    alphas = scheduler.alphas_cumprod  # only the noise schedule is read: the scheduler is not changed
+    scheduler.set_timesteps(steps if calls > 1 else 1, t_start, device)
     z_t = torch.zeros(1, 1, 1, 1, device=device).expand(shape)  # zero residual, no memory
-    for i in range(calls):
-        z_0 = denoise(z_t, timesteps[i]).nan_to_num_(0.0).clamp_(-tau, tau)  # NaN adds nothing
+    first = None
+    for i, t in enumerate(scheduler.timesteps[:calls].tolist()):
+        z_0 = denoise(z_t, t)
         if progress is not None:
             progress()
         if i == calls - 1:
+            z_0 = scheduler.threshold(z_0, tau)
             break
-        a_prev = alphas[timesteps[i + 1]].item()
-        if i == 0:  # forward process around the one-call estimate
-            first = z_0
-            z_t = a_prev**0.5 * z_0 + (1 - a_prev) ** 0.5 * _noise(shape, generator, device)
-        else:
-            z_t = ddim_step(z_0, z_t, alphas[timesteps[i]].item(), a_prev, eta, generator, device)
-    if calls == 1 or detail_sigma == 0:
+        z_t, z_0 = scheduler.step(z_0, t, z_t, tau=tau, eta=eta, generator=generator, return_dict=False)
+        first = z_0 if i == 0 else first
+    if first is None:
         return z_0
     del z_t  # the blur's working memory: one full-size tensor fewer
-    detail = z_0.sub_(first)  # in place: z_0 - first, then its fine part, then first + that
-    return detail.sub_(gaussian_blur(detail, detail_sigma)).add_(first).clamp_(-tau, tau)
-
-
-def ddim_step(z_0: torch.Tensor, z_t: torch.Tensor, a_t: float, a_prev: float, eta: float,
-              generator: Optional[torch.Generator], device: torch.device | str) -> torch.Tensor:
-    """z_{t-1} from the clean prediction: the implied noise carried over, plus ``eta`` fresh noise.
-
-    With ``eta`` 1 this is the DDPM posterior (diffusers ``DDPMScheduler.step``, fixed_small).
-    """
-    sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)) ** 0.5
-    eps = (z_t - a_t**0.5 * z_0) / (1 - a_t) ** 0.5
-    z_prev = a_prev**0.5 * z_0 + max(0.0, 1 - a_prev - sigma**2) ** 0.5 * eps
-    return z_prev + sigma * _noise(z_t.shape, generator, device) if sigma > 0 else z_prev
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of each channel of NCHW ``x`` (3 sigma radius, edges replicated),
-    one channel at a time so that only single-channel temporaries are made."""
-    radius = max(1, math.ceil(3 * sigma))
-    taps = torch.arange(-radius, radius + 1, dtype=torch.float64) / sigma
-    kernel = torch.exp(-0.5 * taps**2)
-    kernel = (kernel / kernel.sum()).to(x.dtype).to(x.device).view(1, 1, 1, -1)
-    out = torch.empty_like(x)
-    for c in range(x.shape[1]):
-        rows = F.conv2d(F.pad(x[:, c : c + 1], (radius, radius, 0, 0), mode="replicate"), kernel)
-        out[:, c : c + 1] = F.conv2d(F.pad(rows, (0, 0, radius, radius), mode="replicate"), kernel.transpose(2, 3))
-    return out
-
-
-def _noise(shape, generator, device) -> torch.Tensor:
-    return randn_tensor(shape, generator=generator, device=torch.device(device))  # CPU generators work on GPU
+    return scheduler.keep_detail(first, z_0, tau, detail_sigma)

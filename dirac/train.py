@@ -7,7 +7,7 @@ t < t_start, which is what the later, stochastic calls see. The loss is MSE on t
 normalised by the rate's sigma, so every rate weighs alike, plus (weight rho, CDC's and
 Brenig & Timofte's perceptual term) LPIPS between the diffusion examples' predicted clean
 image and the original: the realism end's texture, never the MMSE end. Runs through
-accelerate, in bf16 autocast by default.
+accelerate, in bf16 autocast where the CPU or GPU runs it natively (precision auto).
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from .data import PairSampler, PatchSampler, check_coded_on_the_fly, find_images
 from .model import ResidualDenoiser
 from .pipeline import DiracPipeline
 from .rates import interpolate_stat, normalise_rate
-from .sampler import make_scheduler
+from .scheduler import DiracScheduler
 from .train_config import TrainConfig
 
 # What a saved config's ``model`` may set for a new model (the rest comes from the data)
@@ -161,9 +161,8 @@ class Trainer:
                 self._truncate_log(self.step)
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         self.ema.to(self.accelerator.device)  # the shadow weights live where the model does
-        self.scheduler = make_scheduler(self.unwrapped.config.num_train_timesteps)
-        self.sampling = self._saved_sampling()
-        self.pipeline_defaults = DiracPipeline(self.unwrapped, self.scheduler, **self.sampling)
+        self.scheduler = self._saved_scheduler()
+        self.pipeline_defaults = DiracPipeline(self.unwrapped, self.scheduler)
         if warm:
             self.best = self.validate(self.pipeline_defaults)
 
@@ -196,21 +195,29 @@ class Trainer:
             raise DiracError(f"{folder / 'model'} holds damaged weights ({type(e).__name__}); fix or remove them, "
                              "or train into another --out") from None
 
-    def _saved_sampling(self) -> dict:
-        """The sampler settings of weights already in --out (t_start range, detail scale): a
-        continued run keeps them rather than resetting them to the defaults."""
+    def _saved_scheduler(self) -> DiracScheduler:
+        """The scheduler of weights already in --out (t_start range, detail scale), else of those
+        grown from: a continued run keeps its sampling settings rather than the defaults."""
         from .enhancer import check_config
 
-        index = self.out / "model_index.json"
-        if not index.exists() and self.cfg.init_from:  # a grown model samples as the one it grew from
-            index = Path(self.cfg.init_from) / "model_index.json"
+        folder = self.out
+        if not (folder / "model_index.json").exists() and self.cfg.init_from:  # a grown model samples as the one it grew from
+            folder = Path(self.cfg.init_from)
+        steps = self.unwrapped.config.num_train_timesteps
         try:
-            saved = json.loads(index.read_text())
+            index = json.loads((folder / "model_index.json").read_text())
         except (OSError, ValueError):
-            return {}  # none yet (a new run) or unreadable (the weights are replaced on the first save)
-        sampling = {k: saved[k] for k in ("t_start_min", "t_start_max", "detail_sigma") if k in saved}
-        check_config(DiracPipeline(self.unwrapped, self.scheduler, **sampling), self.out)
-        return sampling
+            return DiracScheduler(num_train_timesteps=steps)  # none yet (a new run) or unreadable (replaced on the first save)
+        try:
+            if isinstance(index, dict) and index.get("scheduler", [None, None])[-1] == "DiracScheduler":
+                scheduler = DiracScheduler.from_pretrained(str(folder), subfolder="scheduler")
+            else:  # saved with a DDPMScheduler: the sampling settings sat in the pipeline's config
+                sampling = {k: index[k] for k in ("t_start_min", "t_start_max", "detail_sigma") if k in index}
+                scheduler = DiracScheduler(num_train_timesteps=steps, **sampling)
+        except Exception as exc:  # diffusers raises many types for a damaged file
+            raise DiracError(f"weights at {folder}: {exc}") from None
+        check_config(DiracPipeline(self.unwrapped, scheduler), folder)
+        return scheduler
 
     def _checkpoint(self):
         """(model, saved state) of the checkpoint being resumed, or a one-line error."""
@@ -256,8 +263,14 @@ class Trainer:
     def autocast(self):
         """bf16 autocast of forward passes when the run asks for it (the weights stay fp32).
         Not accelerate's mixed_precision: its state is one per process, fixed by the first run."""
-        device = self.accelerator.device.type
-        return torch.autocast(device, dtype=torch.bfloat16, enabled=self.cfg.mixed_precision == "bf16")
+        return torch.autocast(self.accelerator.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    @functools.cached_property
+    def precision(self) -> str:
+        """The run's arithmetic, "auto" resolved for this device."""
+        from .sampler import check_precision
+
+        return check_precision(self.cfg.precision, self.accelerator.device)
 
     @functools.cached_property
     def lpips(self) -> torch.nn.Module:
@@ -275,7 +288,7 @@ class Trainer:
     def _noisy_inputs(self, z_0: torch.Tensor, rates: np.ndarray):
         """Per-example timestep and model input z_t (zero for regression examples)."""
         n = z_0.shape[0]
-        starts = torch.tensor([self.pipeline_defaults.t_start(normalise_rate(self.cfg.codec, r)) for r in rates])
+        starts = torch.tensor([self.scheduler.t_start(normalise_rate(self.cfg.codec, r)) for r in rates])
         regression = torch.rand(n) < self.cfg.regression_fraction
         t = torch.minimum((torch.rand(n) * starts).long() + 1, starts - 1)
         t = torch.where(regression, starts, t)
@@ -332,7 +345,7 @@ class Trainer:
         model = ResidualDenoiser.from_config(self.unwrapped.config)
         model.load_state_dict(self.unwrapped.state_dict())
         self.ema.copy_to(model.parameters())
-        return DiracPipeline(model.eval(), make_scheduler(model.config.num_train_timesteps), **self.sampling)
+        return DiracPipeline(model.eval(), DiracScheduler.from_config(self.scheduler.config))
 
     def validate(self, pipe: DiracPipeline) -> float:
         """Mean PSNR gain (dB) of the one-call output over the base decode on held-out crops."""

@@ -22,7 +22,7 @@ class TrainConfig:
     codec: str = "jpeg"
     data: List[str] = field(default_factory=list)
     sources: List[str] = field(default_factory=list)  # originals of pre-coded data (VVC manifests)
-    out: str = "weights/jpeg"
+    out: str = "dirac/weights/jpeg"
     steps: int = 20000
     batch: int = 16
     patch: int = 128
@@ -38,7 +38,7 @@ class TrainConfig:
     max_minutes: Optional[float] = None
     model: dict = field(default_factory=dict)  # ResidualDenoiser options for a new model
     init_from: Optional[str] = None  # a new model grows from these weights (their options, overridden by ``model``)
-    mixed_precision: str = "bf16"  # "bf16": autocast with fp32 master weights (about half the step time on AVX-512 BF16 CPUs); "no"
+    precision: str = "auto"  # "bf16": autocast with fp32 master weights (about half the step time on AVX-512 BF16 CPUs); "fp32"; "auto": bf16 where native
 
     def __post_init__(self):
         rules = [  # field, its name in messages, its kind, whether it is in range, that range in words
@@ -70,8 +70,8 @@ class TrainConfig:
             if not in_range(value):
                 raise DiracError(f"training: {what} must {wanted}, got {value!r}")
             setattr(self, field_name, value)
-        if self.mixed_precision not in ("bf16", "no"):
-            raise DiracError(f"training: mixed precision must be bf16 or no, got {self.mixed_precision!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise DiracError(f"training: precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.init_from is not None and not (isinstance(self.init_from, str) and self.init_from.strip()):
             raise DiracError(f"training: init_from must name a weights folder, got {self.init_from!r}")
         folders = lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v)  # noqa: E731
@@ -81,7 +81,7 @@ class TrainConfig:
 
 # What continuing a run keeps from its saved train_config.json unless told otherwise
 CARRIED_OVER = ("codec", "sources", "steps", "batch", "patch", "lr", "min_lr", "warmup", "regression_fraction", "perceptual_weight", "ema_decay",
-                "checkpoint_minutes", "val_every", "seed", "model", "init_from", "mixed_precision")
+                "checkpoint_minutes", "val_every", "seed", "model", "init_from", "precision")
 
 
 def _folder_codec(out: Path, saved: dict) -> Optional[str]:
@@ -110,6 +110,8 @@ def continued_config(out: str, **given) -> TrainConfig:
     codec, trained = given.get("codec"), _folder_codec(Path(out), saved)
     if codec is not None and trained is not None and trained != codec:
         raise DiracError(f"{out} holds {trained} training, not {codec}; train {codec} into another --out")
+    if "mixed_precision" in saved:  # its name (and "no" for fp32) before inference and training shared one spelling
+        saved.setdefault("precision", {"no": "fp32"}.get(saved["mixed_precision"], saved["mixed_precision"]))
     kept = {k: saved[k] for k in CARRIED_OVER if k in saved}
     if trained is not None:
         kept["codec"] = trained

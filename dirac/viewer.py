@@ -122,7 +122,7 @@ class DialSession:
         if self.rate is None:
             raise DiracError(f"{name}: the {family} data does not say its rate; pass --rate")
         self.rate = check_rate(family, self.rate)
-        self.stops = [Stop(r, check_steps(r, steps, enhancer.pipeline.config.t_start_min)) for r in stops]
+        self.stops = [Stop(r, check_steps(r, steps, enhancer.pipeline.scheduler.config.t_start_min)) for r in stops]
         self.reference = reference
         self.base_png = png_bytes(decoded.image)
         self.base_psnr = None if reference is None else psnr(decoded.image, reference)
@@ -328,7 +328,7 @@ def add_view_parser(subparsers) -> None:
     from .cli import add_source_arguments
 
     p.add_argument("image", help="a codec file (JPEG, HEVC, VVC, neural) to enhance, or an already decoded image with --rate")
-    p.add_argument("--weights", default=None, help="weights directory (default: $DIRAC_WEIGHTS/<codec>, else the shipped weights/<codec>)")
+    p.add_argument("--weights", default=None, help="weights directory (default: $DIRAC_WEIGHTS/<codec>, else those shipped in the package, dirac/weights/<codec>)")
     add_source_arguments(p)
     p.add_argument("--reference", default=None, help="the original picture: shows PSNR of the decode and each stop")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")

@@ -142,6 +142,15 @@ def set_config(weights: Path, part: str = "model/config.json", **changes) -> Non
     config.write_text(json.dumps({**json.loads(config.read_text()), **changes}))
 
 
+SCHEDULER = "scheduler/scheduler_config.json"
+
+
+def _old_linear_schedule(weights: Path) -> None:
+    """The layout before DiracScheduler (a diffusers DDPMScheduler), with a schedule dirac never trains."""
+    set_config(weights, "model_index.json", scheduler=["diffusers", "DDPMScheduler"])
+    (weights / SCHEDULER).write_text(json.dumps({"_class_name": "DDPMScheduler", "beta_schedule": "linear", "prediction_type": "sample"}))
+
+
 def set_codec(weights: Path, codec: str) -> None:
     set_config(weights, codec=codec)
 
@@ -227,6 +236,20 @@ class Sources:
         grey = self.image[..., 1].astype(">u2") * 257
         return png_chunks(grey.shape[1], grey.shape[0], 16, 0, b"".join(b"\x00" + row.tobytes() for row in grey))
 
+    @cached_property
+    def jpeg_12_bit(self) -> bytes:
+        """A real 12-bit JPEG (libjpeg-turbo through imagecodecs), which Pillow's 8-bit libjpeg cannot decode."""
+        import imagecodecs
+
+        return imagecodecs.jpeg8_encode(self.image[..., 1].astype(np.uint16) * 16, bitspersample=12)
+
+    @cached_property
+    def jpeg_scans(self) -> bytes:
+        """A progressive JPEG whose last scan repeats 3000 times: valid, and minutes of decoding at size."""
+        progressive = saved(Image.fromarray(self.image), "JPEG", quality=30, progressive=True)
+        last_scan = progressive[progressive.rindex(b"\xff\xda") : -2]
+        return progressive[:-2] + last_scan * 3000 + b"\xff\xd9"
+
     def jpeg_of(self, height: int, width: int, mode: str = "RGB") -> bytes:
         """A JPEG of a crop (tiled when larger than the image), in any Pillow mode."""
         tiled = np.tile(self.image, (height // self.image.shape[0] + 1, width // self.image.shape[1] + 1, 1))
@@ -289,6 +312,8 @@ class Case:
     info: bool = False
     names: bool = True
     needs: str = ""  # "hevc" / "vvc": that decoder or encoder; "non-root": permissions that bind
+    command: str = "enhance"
+    exit: int = 2
 
 
 def damaged(
@@ -357,12 +382,46 @@ def _empty_folder(ws: Workspace) -> List[str]:
 def _output_link_loop(ws: Workspace) -> List[str]:
     loop = Path(ws.root / "loop.png")
     loop.symlink_to(loop.name)
-    return [ws.jpeg(), "-o", str(loop)]
+    argv = [ws.jpeg(), "-o", str(loop)]
+    ws.culprit = str(loop)  # the error names the output
+    return argv
 
 
 def _bigger_than_a_picture(ws: Workspace) -> List[str]:
     ws.monkeypatch.setattr("dirac.cli.MAX_INPUT_BYTES", 100)  # stands for 1 GiB: read whole, it could exhaust memory
     return [ws.jpeg(), "-o", ws.out]
+
+
+def _input_link_loop(ws: Workspace) -> List[str]:
+    Path(ws.path("loop.jpg")).symlink_to("loop.jpg")
+    return [ws.culprit, "-o", ws.out]
+
+
+def _fifo_in_batch(ws: Workspace) -> List[str]:
+    os.mkfifo(ws.path("pipe.jpg"))
+    return [ws.culprit, ws.jpeg(), "-o", str(ws.folder("out"))]
+
+
+def _unreadable_folder(ws: Workspace) -> List[str]:
+    locked = Path(ws.path("locked"))
+    locked.mkdir()
+    (locked / "in.jpg").write_bytes(ws.sources.jpeg)
+    locked.chmod(0o000)
+    return [str(locked), "-o", str(ws.folder("out"))]
+
+
+def _terminated_while_writing(ws: Workspace) -> List[str]:
+    """SIGTERM arrives while the output is half written: the temp file must go, as on Ctrl-C."""
+    import signal
+
+    argv = [ws.jpeg(), "-o", ws.out]
+
+    def save_part_then_terminate(image, fp, *args, **kwargs):
+        fp.write(b"\x89PNG\r\n\x1a\n partial")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    ws.monkeypatch.setattr(Image.Image, "save", save_part_then_terminate)
+    return argv
 
 
 def _several_into_file(ws: Workspace) -> List[str]:
@@ -383,7 +442,9 @@ CASES: List[Case] = [
     damaged("jpeg-garbage-after-marker", ".jpg", lambda s: s.jpeg[:3] + np.random.default_rng(1).bytes(900), "corrupt"),
     damaged("jpeg-bomb-65000x65000", ".jpg", lambda s: jpeg_with_sof(s.jpeg, 65000, 65000), "decompression-bomb"),
     damaged("jpeg-zero-height", ".jpg", lambda s: jpeg_with_sof(s.jpeg, 128, 0), "corrupt"),
-    damaged("jpeg-12-bit-samples", ".jpg", lambda s: jpeg_with_sof(s.jpeg, 128, 96, precision=12), "corrupt"),
+    damaged("jpeg-12-bit-header", ".jpg", lambda s: jpeg_with_sof(s.jpeg, 128, 96, precision=12), "12-bit JPEG (sample precision 12): only 8-bit"),
+    damaged("jpeg-12-bit", ".jpg", lambda s: s.jpeg_12_bit, "12-bit JPEG (sample precision 12): only 8-bit"),
+    damaged("jpeg-3000-progressive-scans", ".jpg", lambda s: s.jpeg_scans, "scans, more than 500: refused"),
     damaged("jpeg-random-bytes", ".jpg", lambda s: np.random.default_rng(2).bytes(1000), "unrecognised data"),
     damaged("jpeg-text", ".jpg", lambda s: b"this is not a picture\n", "unrecognised data"),
     # HEVC
@@ -426,6 +487,11 @@ CASES: List[Case] = [
     Case("missing-path", lambda ws: [ws.path("nothing.jpg"), "-o", ws.out], "no such file"),
     Case("broken-symlink", _broken_link, "no such file"),
     Case("fifo-as-input", _fifo, "not a regular file"),
+    Case("fifo-in-batch", _fifo_in_batch, "not a regular file", command="batch"),
+    Case("input-symlink-loop", _input_link_loop, "too many levels of symbolic links", info=True),
+    Case("input-name-too-long", lambda ws: [ws.path("x" * 300 + ".jpg"), "-o", ws.out], "cannot read (file name too long)", info=True),
+    Case("newline-in-input-name", lambda ws: [ws.write("in\nput.jpg", b""), "-o", ws.out], "in\\nput.jpg: input is empty", names=False),
+    Case("unreadable-directory", _unreadable_folder, "cannot list this directory (Permission denied)", needs="non-root", command="batch"),
     Case("empty-directory", _empty_folder, "holds no files"),
     Case("glob-matching-nothing", lambda ws: [ws.path("*.nothing"), "-o", ws.out], "no files match"),
     Case("several-inputs-into-a-file", _several_into_file, "-o must be an existing directory"),
@@ -441,6 +507,9 @@ CASES: List[Case] = [
     Case("output-read-only-folder", _read_only_folder, "cannot write output", needs="non-root"),
     Case("output-disk-full", _disk_full, "No space left on device"),
     Case("output-symlink-loop", _output_link_loop, "too many levels of symbolic links"),
+    Case("output-name-too-long", lambda ws: [ws.jpeg(), "-o", str(ws.root / ("y" * 300 + ".png"))], "cannot write output (file name too long)",
+         names=False),
+    Case("output-terminated-while-writing", _terminated_while_writing, "dirac: terminated", names=False, exit=143),
     Case(
         "output-webp-too-wide",
         lambda ws: [ws.write("wide.jpg", ws.sources.jpeg_of(2, 17000)), "-o", str(ws.root / "o.webp")],
@@ -461,15 +530,14 @@ CASES: List[Case] = [
     bad_weights("weights-shapes-mismatch", lambda w: set_config(w, channels=[16, 32, 64]), "corrupt"),
     bad_weights("weights-nan", _poison, "NaN or infinite values"),
     bad_weights("weights-stats-not-numbers", lambda w: set_config(w, stats_rates="abc"), "statistics must be lists of numbers"),
-    bad_weights("weights-t-start-not-a-number", lambda w: set_config(w, "model_index.json", t_start_min="abc"), "t_start range must be whole"),
-    bad_weights("weights-detail-sigma-negative", lambda w: set_config(w, "model_index.json", detail_sigma=-1),
+    bad_weights("weights-t-start-not-a-number", lambda w: set_config(w, SCHEDULER, t_start_min="abc"), "t_start range must be whole"),
+    bad_weights("weights-detail-sigma-negative", lambda w: set_config(w, SCHEDULER, detail_sigma=-1),
                 "detail_sigma must be 0 (the steps' whole output) or in [0.5, 64]"),
     bad_weights("weights-another-model-class", lambda w: set_config(w, "model_index.json", model=["diffusers", "UNet2DModel"]),
                 "are not dirac weights: their model is a UNet2DModel"),
-    bad_weights("weights-schedule-too-short", lambda w: set_config(w, "scheduler/scheduler_config.json", num_train_timesteps=100),
-                "noise schedule does not match"),
-    bad_weights("weights-schedule-invalid", lambda w: set_config(w, "scheduler/scheduler_config.json", beta_schedule="linear",
-                                                               beta_start=0.5, beta_end=2.0), "not a valid one"),
+    bad_weights("weights-schedule-too-short", lambda w: set_config(w, SCHEDULER, num_train_timesteps=800),
+                "noise schedule has 800 timesteps, the model's 1000"),
+    bad_weights("weights-old-layout-linear-schedule", _old_linear_schedule, "not the cosine, clean-sample schedule"),
     bad_weights("weights-for-another-codec", lambda w: set_codec(w, "hevc"), "enhance hevc"),
     # usage
     usage("rate-nan", "outside jpeg's range", "--rate", "nan"),

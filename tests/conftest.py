@@ -64,13 +64,13 @@ def make_tiny_enhancer(codec: str = "jpeg", stats_rates=TINY_STATS["stats_rates"
     import torch
 
     from dirac import DiracPipeline, Enhancer, ResidualDenoiser
-    from dirac.sampler import make_scheduler
+    from dirac.scheduler import DiracScheduler
 
     torch.manual_seed(0)
     model = ResidualDenoiser(codec=codec, **TINY_MODEL, **{**TINY_STATS, "stats_rates": stats_rates})
     for p in model.parameters():  # the zero-initialised head would make every output x~
         torch.nn.init.normal_(p, std=0.05)
-    return Enhancer(DiracPipeline(model, make_scheduler()))
+    return Enhancer(DiracPipeline(model, DiracScheduler()))
 
 
 @pytest.fixture(scope="session")

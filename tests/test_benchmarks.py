@@ -514,8 +514,16 @@ def test_the_architecture_search_is_tabled_and_plotted_from_its_json(tmp_path):
     assert "| grown | 8.00 | 0.240 | 0.300 (0.100) | 0.310 | 0.150 | 0.800 | 0.820 | 0.830 | 0.840 | 0.840 |" in text
     assert "- wide: a wider model" in text
     assert plot.main(["--results", str(tmp_path)]) == 0
-    with Image.open(tmp_path / "architecture-search.png") as im:
-        assert im.format == "PNG"
+    for figure in ("architecture-search.png", "jpeg-training-curve.png"):  # the second from the shipped weights' log
+        with Image.open(tmp_path / figure) as im:
+            assert im.format == "PNG"
+
+
+def test_training_hours_add_up_over_resumed_runs(tmp_path):
+    log = tmp_path / "train_log.csv"
+    rows = [(20, 10.0, ""), (250, 1800.0, "0.5"), (250, 3600.0, "0.6"), (260, 5.0, ""), (500, 1800.0, "0.7")]
+    log.write_text("step,seconds,val_psnr_gain_db\r\n" + "".join(f"{a},{b},{c}\r\n" for a, b, c in rows))
+    assert plot.training_hours(log) == ([0.5, 1.0, 1.5], [0.5, 0.6, 0.7])
 
 
 def test_speed_measures_a_training_step_in_each_precision(tmp_path, tiny_weights):

@@ -34,7 +34,8 @@ def test_save_load_round_trip_is_bit_exact(enhancer, tmp_path):
     loaded = Enhancer.from_pretrained(tmp_path)
     assert (tmp_path / "model" / "diffusion_pytorch_model.safetensors").exists()
     assert list(loaded.pipeline.model.config.stats_tau) == list(enhancer.pipeline.model.config.stats_tau)
-    assert loaded.pipeline.config.t_start_max == enhancer.pipeline.config.t_start_max
+    settings = lambda e: {k: v for k, v in e.pipeline.scheduler.config.items() if not k.startswith("_")}  # noqa: E731
+    assert settings(loaded) == settings(enhancer) and settings(loaded)["t_start_max"] == 700
     img = smooth_image(48, 64)
     for realism in (0.0, 0.5):
         assert np.array_equal(enhancer.enhance(img, 20, realism=realism, seed=3), loaded.enhance(img, 20, realism=realism, seed=3))
@@ -72,11 +73,11 @@ def test_tiled_equals_untiled_when_image_fits_one_tile(enhancer):
     sigma, _ = pipeline.residual_scale(40)
     with torch.inference_mode():  # by hand: one model call on the edge-padded image
         padded = torch.nn.functional.pad(x, (0, 8, 0, 4), mode="replicate")
-        t = torch.tensor([pipeline.t_start(normalise_rate("jpeg", 40))])
+        t = torch.tensor([pipeline.scheduler.t_start(normalise_rate("jpeg", 40))])
         z_0 = pipeline.model(torch.zeros_like(padded), padded * 2 - 1, t, torch.tensor([normalise_rate("jpeg", 40)]))
     direct = (x + sigma * z_0[:, :, :60, :72]).clamp(0, 1).mul(255).round()[0].permute(1, 2, 0).numpy()
-    assert np.array_equal(enhancer.enhance(img, 40, tile=96, overlap=32), direct)
-    tiled = enhancer.enhance(img, 40, tile=32, overlap=16)
+    assert np.array_equal(enhancer.enhance(img, 40, tile=96, overlap=32, precision="fp32"), direct)
+    tiled = enhancer.enhance(img, 40, tile=32, overlap=16, precision="fp32")
     assert 0 < np.abs(tiled.astype(int) - direct).mean() < 2.0  # several tiles: blended, close, not exact
 
 
@@ -95,7 +96,9 @@ def test_seed_out_of_range_raises_project_error(enhancer, seed):
 
 
 @pytest.mark.parametrize("image, rate, message", [
-    (smooth_image(16, 16), None, "rate must be a number"),
+    (smooth_image(16, 16), None, "rate is missing"),
+    (smooth_image(16, 16), base_codecs.RateInfo("hevc", 32.0), "the rate is hevc's but these weights enhance jpeg"),
+    (smooth_image(16, 16), base_codecs.RateInfo("jpeg", None), "the jpeg data does not say its rate"),
     (smooth_image(16, 16), [None], "rate must be a number"),
     (smooth_image(16, 16), "20", "rate must be a number"),
     (smooth_image(16, 16), True, "rate must be a number"),
@@ -116,7 +119,7 @@ def test_bad_api_arguments_raise_project_errors(enhancer, image, rate, message):
     (smooth_image(16, 16), 20, {"tile": 64.0}, "tile must be an integer"),
     (torch.rand(1, 3, 0, 16), 20, {}, "image is empty"),
     (torch.full((3, 16, 16), float("nan")), 20, {}, "NaN or infinite"),
-    (smooth_image(16, 16), 20, {"precision": "fp16"}, "precision must be one of fp32, bf16"),
+    (smooth_image(16, 16), 20, {"precision": "fp16"}, "precision must be one of auto, fp32, bf16"),
 ])
 def test_arguments_of_the_wrong_type_raise_project_errors(enhancer, image, rate, options, message):
     with pytest.raises(DiracError, match=message):
@@ -180,19 +183,19 @@ def test_detail_sigma_changes_only_the_multi_call_path_and_round_trips(enhancer,
     img = smooth_image(32, 32)
     assert np.array_equal(enhancer.enhance(img, 10, detail_sigma=0.0), enhancer.enhance(img, 10, detail_sigma=3.0))
     default, whole = (enhancer.enhance(img, 10, realism=1.0, steps=5, seed=1, detail_sigma=s) for s in (None, 0.0))
-    configured = enhancer.pipeline.config.detail_sigma
+    configured = enhancer.pipeline.scheduler.config.detail_sigma
     assert configured == 1.0 and np.array_equal(default, enhancer.enhance(img, 10, realism=1.0, steps=5, seed=1, detail_sigma=configured))
     assert not np.array_equal(default, whole)
     with pytest.raises(DiracError, match="detail_sigma must be 0 \\(the steps' whole output\\) or in"):
         enhancer.enhance(img, 10, realism=1.0, detail_sigma=-0.5)
     enhancer.pipeline.save_pretrained(tmp_path / "w")
-    config = json.loads((tmp_path / "w" / "model_index.json").read_text())
-    config["detail_sigma"] = 0.0
-    (tmp_path / "w" / "model_index.json").write_text(json.dumps(config))
+    saved = tmp_path / "w" / "scheduler" / "scheduler_config.json"
+    config = json.loads(saved.read_text())
+    saved.write_text(json.dumps({**config, "detail_sigma": 0.0}))
     assert np.array_equal(Enhancer.from_pretrained(tmp_path / "w").enhance(img, 10, realism=1.0, steps=5, seed=1), whole)
     del config["detail_sigma"]  # weights saved before the setting existed get the default
-    (tmp_path / "w" / "model_index.json").write_text(json.dumps(config))
-    assert Enhancer.from_pretrained(tmp_path / "w").pipeline.config.detail_sigma == 1.0
+    saved.write_text(json.dumps(config))
+    assert Enhancer.from_pretrained(tmp_path / "w").pipeline.scheduler.config.detail_sigma == 1.0
 
 
 def test_enhance_bytes_reads_rate_from_jpeg(enhancer):
@@ -221,8 +224,8 @@ def test_default_weights_per_codec_and_how_to_train_missing_ones(enhancer, tmp_p
         Enhancer.from_pretrained(codec="hevc")
     with pytest.raises(DiracError, match="--sources"):
         Enhancer.from_pretrained(codec="vvc")
-    monkeypatch.setenv("DIRAC_WEIGHTS", "")  # empty is unset: the repository's weights/
-    assert default_weights("hevc") == Path(dirac.__file__).resolve().parents[1] / "weights" / "hevc"
+    monkeypatch.setenv("DIRAC_WEIGHTS", "")  # empty is unset: the package's weights/
+    assert default_weights("hevc") == Path(dirac.__file__).resolve().parent / "weights" / "hevc"
     with pytest.raises(DiracError, match="not a known codec"):
         Enhancer.from_pretrained(codec="h264")
     with pytest.raises(DiracError, match="enhance jpeg, not hevc"):
@@ -289,20 +292,30 @@ def test_pil_rgba_and_16bit_follow_the_cli_rule(enhancer):
     assert abs(int(np.asarray(enhancer.enhance(grey16, 90)).mean()) - (40000 >> 8)) <= 3
 
 
-def test_weights_saved_with_another_ddpm_family_schedule_still_load(enhancer, tmp_path):
-    """The sampler reads only the noise schedule up to the latest start: another scheduler class,
-    or a zero-terminal-SNR schedule (its last signal level 0), serves as well."""
-    from diffusers import DDIMScheduler, DDPMScheduler
+def test_weights_saved_with_a_ddpm_scheduler_load_as_they_sampled(enhancer, tmp_path):
+    """Weights saved before DiracScheduler (a diffusers DDPMScheduler, the sampling settings in the
+    pipeline's config) load with those settings and sample exactly as the same weights saved now."""
+    from diffusers import DDPMScheduler
 
-    config = enhancer.pipeline.scheduler.config
-    for scheduler in (DDIMScheduler.from_config(config), DDPMScheduler.from_config(config, rescale_betas_zero_snr=True)):
-        enhancer.pipeline.scheduler = scheduler
-        try:
-            enhancer.pipeline.save_pretrained(tmp_path / type(scheduler).__name__)
-        finally:
-            enhancer.pipeline.scheduler = DDPMScheduler.from_config(config)
-        loaded = Enhancer.from_pretrained(tmp_path / type(scheduler).__name__)
-        assert loaded.enhance(smooth_image(16, 16), 20).shape == (16, 16, 3)
+    img = smooth_image(32, 32)
+    enhancer.pipeline.save_pretrained(tmp_path / "old")
+    index_path = tmp_path / "old" / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index_path.write_text(json.dumps({**index, "scheduler": ["diffusers", "DDPMScheduler"], "t_start_min": 450, "detail_sigma": 2.0}))
+    DDPMScheduler(beta_schedule="squaredcos_cap_v2", prediction_type="sample", clip_sample=False).save_pretrained(tmp_path / "old" / "scheduler")
+    loaded = Enhancer.from_pretrained(tmp_path / "old")
+    assert (loaded.pipeline.scheduler.config.t_start_min, loaded.pipeline.scheduler.config.detail_sigma) == (450, 2.0)
+    from dirac.scheduler import DiracScheduler
+
+    enhancer.pipeline.scheduler = DiracScheduler(t_start_min=450, detail_sigma=2.0)
+    try:
+        dial = dict(realism=1.0, steps=4, seed=2, precision="fp32")
+        assert np.array_equal(loaded.enhance(img, 20, **dial), enhancer.enhance(img, 20, **dial))
+    finally:
+        enhancer.pipeline.scheduler = DiracScheduler()
+    DDPMScheduler(beta_schedule="linear", prediction_type="sample").save_pretrained(tmp_path / "old" / "scheduler")
+    with pytest.raises(DiracError, match="linear betas .* not the cosine, clean-sample schedule"):
+        Enhancer.from_pretrained(tmp_path / "old")
 
 
 def test_bf16_precision_runs_the_network_in_bf16_and_returns_what_fp32_does_within_rounding(enhancer, monkeypatch):
@@ -311,6 +324,38 @@ def test_bf16_precision_runs_the_network_in_bf16_and_returns_what_fp32_does_with
     forward = type(enhancer.pipeline.model).forward
     monkeypatch.setattr(type(enhancer.pipeline.model), "forward",
                         lambda self, *a: seen.append(torch.is_autocast_enabled("cpu")) or forward(self, *a))
-    fp32, bf16 = enhancer.enhance(image, 20), enhancer.enhance(image, 20, precision="bf16")
+    fp32, bf16 = enhancer.enhance(image, 20, precision="fp32"), enhancer.enhance(image, 20, precision="bf16")
     assert seen == [False, True] and bf16.dtype == np.uint8 and bf16.shape == fp32.shape
     assert np.abs(bf16.astype(int) - fp32).max() <= 2
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_the_device_runs_it_natively(enhancer, monkeypatch, native):
+    import dirac.sampler
+
+    seen = []
+    forward = type(enhancer.pipeline.model).forward
+    monkeypatch.setattr(type(enhancer.pipeline.model), "forward",
+                        lambda self, *a: seen.append(torch.is_autocast_enabled("cpu")) or forward(self, *a))
+    monkeypatch.setattr(dirac.sampler, "fast_bf16", lambda device: native)
+    enhancer.enhance(smooth_image(16, 16), 20)
+    assert seen == [native]
+
+
+def test_fast_bf16_knows_only_cpus_and_gpus():
+    from dirac.sampler import fast_bf16
+
+    assert isinstance(fast_bf16("cpu"), bool) and fast_bf16("meta") is False
+
+
+def test_enhance_takes_what_base_codecs_decode_returns(enhancer):
+    """A Decoded (or its RateInfo) goes straight in: the three-line example of the README."""
+    jpeg = base_codecs.get_codec("jpeg")
+    decoded = jpeg.decode(jpeg.encode(smooth_image(32, 48), quality=20))
+    expected = enhancer.enhance(decoded.image, 20, precision="fp32")
+    for out in (enhancer.enhance(decoded, precision="fp32"), enhancer.enhance(decoded.image, decoded.rate, precision="fp32"),
+                enhancer.enhance_decoded(decoded, precision="fp32")):
+        assert np.array_equal(out, expected)
+    assert not np.array_equal(enhancer.enhance(decoded, 60, precision="fp32"), expected)  # a given rate wins
+    with pytest.raises(DiracError, match="enhance_decoded takes a base_codecs.Decoded"):
+        enhancer.enhance_decoded(decoded.image)

@@ -37,8 +37,8 @@ def test_statistics_interpolate_and_hold_at_the_ends():
 
 
 def test_sampling_starts_earlier_at_coarser_rates(tiny_enhancer):
-    pipe = tiny_enhancer.pipeline
-    assert pipe.t_start(0.0) == pipe.config.t_start_max > pipe.t_start(0.5) > pipe.t_start(1.0) == pipe.config.t_start_min
+    scheduler = tiny_enhancer.pipeline.scheduler
+    assert scheduler.t_start(0.0) == scheduler.config.t_start_max > scheduler.t_start(0.5) > scheduler.t_start(1.0) == scheduler.config.t_start_min
 
 
 def test_a_bool_is_not_a_rate():

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from dirac import DiracError
-from dirac.sampler import calls_for, check_detail_sigma, gaussian_blur, late_start_timesteps, make_scheduler, sample_residual
+from dirac.sampler import calls_for, sample_residual
+from dirac.scheduler import DiracScheduler, check_detail_sigma, gaussian_blur, late_start_timesteps
 
 SHAPE = (1, 3, 16, 16)
 
@@ -24,7 +25,7 @@ class Recorder:
 def run(denoise, realism, steps=20, t_start=600, tau=3.0, seed=None, eta=0.0, gen=None):
     if seed is not None:
         gen = torch.Generator().manual_seed(seed)
-    return sample_residual(denoise, SHAPE, make_scheduler(), t_start, steps, realism, tau, generator=gen, eta=eta)
+    return sample_residual(denoise, SHAPE, DiracScheduler(), t_start, steps, realism, tau, generator=gen, eta=eta)
 
 
 @pytest.mark.parametrize("realism,steps,expected", [(0.0, 20, 1), (0.01, 20, 1), (0.25, 20, 5), (0.5, 20, 10), (1.0, 20, 20), (1.0, 4, 4), (0.5, 5, 3), (0.5, 7, 4), (0.1, 5, 1)])
@@ -70,7 +71,10 @@ def test_seed_determinism_and_different_seeds_differ():
 def test_eta_one_is_the_ddpm_posterior_of_diffusers():
     net = lambda z, t: 0.7 * z + 0.05  # noqa: E731
     ours = run(net, 1.0, steps=6, t_start=450, seed=3, eta=1.0)
-    scheduler, timesteps = make_scheduler(), late_start_timesteps(450, 6)
+    from diffusers import DDPMScheduler
+
+    scheduler = DDPMScheduler(beta_schedule="squaredcos_cap_v2", prediction_type="sample", clip_sample=False, variance_type="fixed_small")
+    timesteps = late_start_timesteps(450, 6)
     scheduler.set_timesteps(timesteps=timesteps)
     gen = torch.Generator().manual_seed(3)
     z_0 = net(torch.zeros(SHAPE), timesteps[0])
@@ -115,20 +119,20 @@ def test_detail_sigma_keeps_the_first_calls_coarse_structure_and_the_trajectorys
     later = coarse + 0.5 + checker  # the trajectory: a coarse offset (wrong structure) plus detail
     net = _split_network(coarse, later)
     shape = (1, 3, 64, 64)
-    whole = sample_residual(net, shape, make_scheduler(), 600, 5, 1.0, 3.0, generator=torch.Generator().manual_seed(0))
-    split = sample_residual(net, shape, make_scheduler(), 600, 5, 1.0, 3.0, generator=torch.Generator().manual_seed(0),
+    whole = sample_residual(net, shape, DiracScheduler(), 600, 5, 1.0, 3.0, generator=torch.Generator().manual_seed(0))
+    split = sample_residual(net, shape, DiracScheduler(), 600, 5, 1.0, 3.0, generator=torch.Generator().manual_seed(0),
                             detail_sigma=1.0)
     assert torch.allclose(whole, later)  # 0 (the default): the trajectory's output unchanged
     added = split - coarse
     assert abs(added.mean().item()) < 0.01  # the coarse offset is gone
     assert (added * checker).mean() > 0.9 * (checker * checker).mean()  # the finest detail stays
-    one_call = sample_residual(net, shape, make_scheduler(), 600, 5, 0.0, 3.0, detail_sigma=1.0)
+    one_call = sample_residual(net, shape, DiracScheduler(), 600, 5, 0.0, 3.0, detail_sigma=1.0)
     assert torch.equal(one_call, coarse)  # realism 0 is the one-call estimate, whatever the scale
 
 
 def test_detail_sigma_output_stays_within_tau():
     net = _split_network(torch.full(SHAPE, 0.7), torch.where(torch.rand(SHAPE) > 0.5, 1e6, -1e6))
-    out = sample_residual(net, SHAPE, make_scheduler(), 600, 4, 1.0, 0.7, generator=torch.Generator().manual_seed(0), detail_sigma=2.0)
+    out = sample_residual(net, SHAPE, DiracScheduler(), 600, 4, 1.0, 0.7, generator=torch.Generator().manual_seed(0), detail_sigma=2.0)
     assert out.abs().max() <= 0.7
 
 

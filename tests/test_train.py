@@ -85,15 +85,16 @@ def test_warm_start_from_shipped_weights(tmp_path):
     saved = Enhancer.from_pretrained(out).pipeline.model.state_dict()
     (out / "checkpoint" / "state.pt").unlink()
     cfg.steps = 6
-    index = json.loads((out / "model_index.json").read_text())
-    (out / "model_index.json").write_text(json.dumps({**index, "detail_sigma": 2.0, "t_start_min": 450}))
+    scheduler_config = out / "scheduler" / "scheduler_config.json"
+    index = json.loads(scheduler_config.read_text())
+    scheduler_config.write_text(json.dumps({**index, "detail_sigma": 2.0, "t_start_min": 450}))
     warm = Trainer(cfg)
     assert warm.step == 4 and len(warm.optimizer.state) == 0 and warm.best > -math.inf
     assert all(torch.equal(v, warm.unwrapped.state_dict()[k]) for k, v in saved.items())
     warm.save_weights(warm.ema_pipeline())  # the weights' sampler settings are kept, not reset to the defaults
-    kept = Enhancer.from_pretrained(out).pipeline.config
+    kept = Enhancer.from_pretrained(out).pipeline.scheduler.config
     assert (kept.detail_sigma, kept.t_start_min, kept.t_start_max) == (2.0, 450, index["t_start_max"])
-    (out / "model_index.json").write_text(json.dumps({**index, "detail_sigma": -3}))
+    scheduler_config.write_text(json.dumps({**index, "detail_sigma": -3}))
     cfg.steps = 8
     with pytest.raises(DiracError, match="weights at .*: detail_sigma must be 0"):
         Trainer(cfg)
@@ -172,6 +173,17 @@ def test_continued_run_keeps_its_saved_settings_unless_told_otherwise(tmp_path):
     assert (fresh.lr, fresh.regression_fraction, fresh.steps) == (TrainConfig.lr, TrainConfig.regression_fraction, TrainConfig.steps)
     with pytest.raises(DiracError, match="holds jpeg training, not hevc"):
         continued_config(str(tmp_path), codec="hevc")
+
+
+@pytest.mark.parametrize("saved, kept", [("no", "fp32"), ("bf16", "bf16")])
+def test_a_run_saved_with_the_old_mixed_precision_key_keeps_its_precision(tmp_path, saved, kept):
+    from dirac.train_config import continued_config
+
+    config = {k: v for k, v in vars(TrainConfig(data=["d"], out=str(tmp_path))).items() if k != "precision"}
+    (tmp_path / "train_config.json").write_text(json.dumps({**config, "mixed_precision": saved}))
+    assert continued_config(str(tmp_path), data=["d"]).precision == kept
+    with pytest.raises(DiracError, match="precision must be auto, fp32 or bf16"):
+        TrainConfig(precision="no")
 
 
 def test_continued_vvc_run_keeps_its_sources_but_not_its_time_limit(tmp_path):
@@ -333,8 +345,8 @@ def test_a_model_grown_from_trained_weights_starts_at_their_quality_and_trains_w
     small = tmp_path / "small"
     cfg = TrainConfig(data=[str(tmp_path / "data")], out=str(small), steps=4, batch=2, patch=32, val_every=4, model=TINY_MODEL)
     Trainer(cfg).run()
-    index = json.loads((small / "model_index.json").read_text())
-    (small / "model_index.json").write_text(json.dumps({**index, "detail_sigma": 2.0}))
+    scheduler_config = small / "scheduler" / "scheduler_config.json"
+    scheduler_config.write_text(json.dumps({**json.loads(scheduler_config.read_text()), "detail_sigma": 2.0}))
     grown_cfg = TrainConfig(data=[str(tmp_path / "data")], out=str(tmp_path / "grown"), steps=3, batch=2, patch=32, val_every=3,
                             lr=1e-3, warmup=1, init_from=str(small), model={"fine_channels": 8})
     trainer = Trainer(grown_cfg)
@@ -348,7 +360,7 @@ def test_a_model_grown_from_trained_weights_starts_at_their_quality_and_trains_w
     assert not torch.equal(after["fine_head.0.weight"], start["fine_head.0.weight"])
     assert not torch.equal(after["stem.1.weight"], start["stem.1.weight"])  # the grown-from part trains too
     saved = Enhancer.from_pretrained(tmp_path / "grown").pipeline
-    assert saved.model.config.fine_channels == 8 and saved.config.detail_sigma == 2.0
+    assert saved.model.config.fine_channels == 8 and saved.scheduler.config.detail_sigma == 2.0
 
 
 def test_growing_from_weights_of_another_codec_or_shape_is_a_one_line_error(tmp_path, tiny_weights):
@@ -363,15 +375,18 @@ def test_growing_from_weights_of_another_codec_or_shape_is_a_one_line_error(tmp_
         Trainer(other)
 
 
-@pytest.mark.parametrize("precision, rho", [("bf16", 0.5), ("no", 0.0)])
+@pytest.mark.parametrize("precision, rho", [("bf16", 0.5), ("fp32", 0.0), ("auto", 0.0)])
 def test_precision_and_perceptual_weight(tmp_path, precision, rho):
-    """bf16 autocast and fp32 both train; rho > 0 logs the LPIPS term of the diffusion examples."""
+    """bf16 autocast and fp32 both train, auto as the CPU runs best; rho > 0 logs the LPIPS term of the diffusion examples."""
+    from dirac.sampler import fast_bf16
+
     make_images(tmp_path / "data", count=2)
     cfg = TrainConfig(data=[str(tmp_path / "data")], out=str(tmp_path / "w"), steps=20, batch=4, patch=32, val_every=20,
-                      regression_fraction=0.5, perceptual_weight=rho, mixed_precision=precision, model=TINY_MODEL)
+                      regression_fraction=0.5, perceptual_weight=rho, precision=precision, model=TINY_MODEL)
     trainer = Trainer(cfg)
+    assert trainer.precision == {"auto": "bf16" if fast_bf16("cpu") else "fp32"}.get(precision, precision)
     with trainer.autocast():
-        assert torch.is_autocast_enabled("cpu") == (precision == "bf16")
+        assert torch.is_autocast_enabled("cpu") == (trainer.precision == "bf16")
     trainer.run()
     row = read_log(tmp_path / "w" / "train_log.csv")[0]
     assert math.isfinite(float(row["loss"]))

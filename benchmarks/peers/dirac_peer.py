@@ -32,10 +32,10 @@ class DiracSetting(Peer):
     """``Enhancer.enhance`` at one realism setting, seeded so every run repeats."""
 
     def __init__(self, enhancer, weights: Path, realism: float, steps: int, seed: int, eta: float,
-                 detail_sigma: Optional[float], about: dict, precision: str = "fp32"):
+                 detail_sigma: Optional[float], about: dict, precision: str):
         self.enhancer, self.weights, self.precision = enhancer, weights, precision
         self.realism, self.steps, self.seed, self.eta, self.about = realism, steps, seed, eta, about
-        self.detail_sigma = enhancer.pipeline.config.detail_sigma if detail_sigma is None else detail_sigma
+        self.detail_sigma = enhancer.pipeline.scheduler.config.detail_sigma if detail_sigma is None else detail_sigma
         self.name = setting_name(realism)
         calls = calls_for(realism, steps)
         self.description = (f"dirac, realism {realism:g} ({calls} network call{'s' * (calls > 1)} of N = {steps})"
@@ -52,9 +52,10 @@ class DiracSetting(Peer):
 
 def _factory(codec: str, weights: Union[str, Path, None] = None, realism: Sequence[float] = (0.0,),
              steps: int = 20, seed: int = 0, eta: float = 0.0, detail_sigma: Optional[float] = None,
-             device: str = "cpu", precision: str = "fp32", **_) -> List[Peer]:
+             device: str = "cpu", precision: str = "auto", **_) -> List[Peer]:
     from dirac import Enhancer
     from dirac.enhancer import default_weights
+    from dirac.sampler import check_precision
 
     folder = Path(weights) if weights is not None else default_weights(codec)
     if not (folder / "model_index.json").is_file():
@@ -66,6 +67,7 @@ def _factory(codec: str, weights: Union[str, Path, None] = None, realism: Sequen
     if enhancer.codec != codec:
         raise PeerUnavailable(f"dirac skipped: the weights at {folder} enhance {enhancer.codec}, not {codec}")
     about = {"weights_files": fingerprint(folder)}
+    precision = check_precision(precision, device)  # rows say what ran, not "auto"
     return [DiracSetting(enhancer, folder, float(r), steps, seed, eta, detail_sigma, about, precision) for r in realism]
 
 
