@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
-import json
 import os
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence, Union
@@ -81,9 +80,7 @@ def _load_pipeline(path: Path) -> DiracPipeline:
         with quiet_diffusers():
             pipeline = DiracPipeline.from_pretrained(str(path))
             if isinstance(pipeline.scheduler, DDPMScheduler):  # saved before DiracScheduler: convert as loaded
-                index = json.loads((path / "model_index.json").read_text())
-                sampling = {k: index[k] for k in ("t_start_min", "t_start_max", "detail_sigma") if k in index}
-                pipeline.register_modules(scheduler=DiracScheduler.from_ddpm(pipeline.scheduler, **sampling))
+                pipeline.register_modules(scheduler=DiracScheduler.from_folder(path))
     except Exception as exc:  # diffusers raises many types for a damaged folder
         raise DiracError(f"weights at {path} are corrupt or incomplete: {exc}") from None
     check_config(pipeline, path)

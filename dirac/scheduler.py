@@ -8,12 +8,15 @@ first call's coarse structure to the trajectory's fine detail (``keep_detail``).
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import List, Optional, Union
 
 import torch
 import torch.nn.functional as F
+from diffusers import DDPMScheduler
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_ddpm import betas_for_alpha_bar
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
@@ -107,6 +110,16 @@ class DiracScheduler(SchedulerMixin, ConfigMixin):
             raise DiracError(f"its DDPM scheduler has {config.beta_schedule} betas and predicts {config.prediction_type}: "
                              "not the cosine, clean-sample schedule dirac models train with")
         return cls(num_train_timesteps=config.num_train_timesteps, **sampling)
+
+    @classmethod
+    def from_folder(cls, folder) -> "DiracScheduler":
+        """The scheduler of a saved weights folder, in either layout: a DiracScheduler's config, or
+        (before this class) a DDPMScheduler's with the sampling settings in ``model_index.json``."""
+        index = json.loads((Path(folder) / "model_index.json").read_text())
+        if index.get("scheduler", [None, None])[-1] == "DiracScheduler":
+            return cls.from_pretrained(str(folder), subfolder="scheduler")
+        sampling = {k: index[k] for k in ("t_start_min", "t_start_max", "detail_sigma") if k in index}
+        return cls.from_ddpm(DDPMScheduler.from_pretrained(str(folder), subfolder="scheduler"), **sampling)
 
     def t_start(self, rate_unit: float) -> int:
         """Where sampling starts at a rate in [0, 1] (0 the coarsest): later (less noise) at fine rates."""

@@ -203,17 +203,13 @@ class Trainer:
         folder = self.out
         if not (folder / "model_index.json").exists() and self.cfg.init_from:  # a grown model samples as the one it grew from
             folder = Path(self.cfg.init_from)
-        steps = self.unwrapped.config.num_train_timesteps
         try:
-            index = json.loads((folder / "model_index.json").read_text())
-        except (OSError, ValueError):
-            return DiracScheduler(num_train_timesteps=steps)  # none yet (a new run) or unreadable (replaced on the first save)
+            if not isinstance(json.loads((folder / "model_index.json").read_text()), dict):
+                raise ValueError
+        except (OSError, ValueError):  # none yet (a new run) or unreadable (replaced on the first save)
+            return DiracScheduler(num_train_timesteps=self.unwrapped.config.num_train_timesteps)
         try:
-            if isinstance(index, dict) and index.get("scheduler", [None, None])[-1] == "DiracScheduler":
-                scheduler = DiracScheduler.from_pretrained(str(folder), subfolder="scheduler")
-            else:  # saved with a DDPMScheduler: the sampling settings sat in the pipeline's config
-                sampling = {k: index[k] for k in ("t_start_min", "t_start_max", "detail_sigma") if k in index}
-                scheduler = DiracScheduler(num_train_timesteps=steps, **sampling)
+            scheduler = DiracScheduler.from_folder(folder)
         except Exception as exc:  # diffusers raises many types for a damaged file
             raise DiracError(f"weights at {folder}: {exc}") from None
         check_config(DiracPipeline(self.unwrapped, scheduler), folder)
