@@ -1,20 +1,19 @@
 """Base codecs behind one interface: ``get_codec(name).encode(...)`` / ``.decode(...)``.
 
-Importing the package registers every adapter module (``jpeg``, ``hevc``, ``vvc``, ``neural``).
+Importing the package registers every adapter module (``jpeg``, ``hevc``, ``vvc``, ``neural``);
+each carries its own facts (``codec_type(name).rate_scale``, ``.degradation``, ``.video``).
 """
 from .core import (  # noqa: F401
     BaseCodec,
     CodecError,
     Decoded,
+    Degradation,
     DiracError,
     RateInfo,
+    RateScale,
     as_bytes,
     as_uint8_array,
-    available,
-    get_codec,
-    register,
-    sniff,
 )
-from . import jpeg  # noqa: F401,E402  (registers on import)
-from . import hevc, neural, vvc  # noqa: F401,E402  (register on import)
+from .registry import available, codec_type, families, get_codec, register, sniff  # noqa: F401
+from . import hevc, jpeg, neural, vvc  # noqa: F401,E402  (register on import)
 from .inputs import decode_input  # noqa: F401,E402

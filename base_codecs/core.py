@@ -6,12 +6,13 @@ the way Pillow plugins do; callers only ever use :func:`get_codec`.
 from __future__ import annotations
 
 import abc
-import inspect
 import io
+import math
+import numbers
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence, Union
+from typing import ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
@@ -21,7 +22,22 @@ GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N"}
 
 
 class DiracError(Exception):
-    """Root of every error the project raises on purpose: the message is for the user."""
+    """Root of every error the project raises on purpose: the message is for the user.
+
+    ``option`` names the argument that would fix it (``"rate"``, ``"weights"`` ...): a program
+    reads "pass rate=", and the command line words it as its own flag (:meth:`worded`)."""
+
+    def __init__(self, message: str = "", option: Optional[str] = None):
+        super().__init__(message)
+        self.message, self.option = message, option
+
+    def __str__(self) -> str:
+        return self.message + (f" (pass {self.option}=)" if self.option else "")
+
+    def worded(self, flags: Dict[str, str]) -> str:
+        """The message for a user interface that calls ``option`` ``flags[option]`` (and has no
+        way to set an option it lacks)."""
+        return f"{self.message} (use {flags[self.option]})" if self.option in flags else self.message
 
 
 class CodecError(DiracError):
@@ -147,10 +163,70 @@ def as_uint8_array(image: ImageLike) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+@dataclass(frozen=True)
+class RateScale:
+    """What one codec's rate number means, written once in its plugin: the encoder checks it,
+    the enhancer is conditioned on it, benchmarks and the viewer sample it."""
+
+    unit: str  # what users call it: "quality", "QP", "quality index"
+    keyword: str  # the ``encode`` keyword it is passed by
+    low: float
+    high: float
+    finer_when_higher: bool  # JPEG quality: yes; a QP: no
+    defaults: Tuple[int, ...]  # the rates benchmarks and the viewer use unless told
+    lowest: Optional[float] = None  # also accepted below ``low`` (and enhanced as ``low``)
+
+    def check(self, family: str, value) -> float:
+        """``value`` as a float, or a CodecError naming the valid range."""
+        low = self.low if self.lowest is None else self.lowest
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise CodecError(f"rate for {family} must be a number in {low:g}..{self.high:g}, got {value!r}")
+        value = float(value)
+        if not low <= value <= self.high or not math.isfinite(value):
+            raise CodecError(f"rate {value:g} is outside {family}'s range {low:g}..{self.high:g}")
+        return value
+
+    def unit_interval(self, family: str, value) -> float:
+        """The rate mapped to [0, 1]: 0 the coarsest quantisation, 1 the finest."""
+        share = max(0.0, (self.check(family, value) - self.low) / (self.high - self.low))
+        return share if self.finer_when_higher else 1.0 - share
+
+    def setting(self, what: str, value) -> int:
+        """An encoder's setting: an integer in the range (not below ``low``)."""
+        return check_setting(what, value, int(self.low), int(self.high))
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """How training codes patches with one codec: a rate drawn from ``low..high`` (skewed towards
+    the coarse end), grey or colour, 4:2:0 or 4:4:4."""
+
+    low: int
+    high: int
+    skew: float = 1.0  # rate = low + u**skew * (high - low), u uniform: > 1 favours low values
+    grid_step: int = 5  # rates at which residual statistics are measured
+    grey_fraction: float = 0.35
+    full_chroma_fraction: float = 0.2
+
+    def sample(self, rng: np.random.Generator) -> Tuple[int, str]:
+        """A random rate and chroma subsampling."""
+        rate = int(round(self.low + rng.random() ** self.skew * (self.high - self.low)))
+        return rate, "4:4:4" if rng.random() < self.full_chroma_fraction else "4:2:0"
+
+    def grid(self) -> List[int]:
+        return list(range(self.low, self.high + 1, self.grid_step))
+
+
 class BaseCodec(abc.ABC):
-    """Encode an image at a rate setting to real bytes; decode bytes to pixels + RateInfo."""
+    """Encode an image at a rate setting to real bytes; decode bytes to pixels + RateInfo.
+
+    A plugin also says what its rate means (``rate_scale``), how training codes patches with it
+    (``degradation``; None where pairs come pre-coded), and whether it decodes video."""
 
     name: str = ""
+    rate_scale: ClassVar[RateScale]
+    degradation: ClassVar[Optional[Degradation]] = None
+    video: ClassVar[bool] = False
 
     def can_encode(self) -> bool:
         """Whether this machine can encode with this codec (an encoder may be external)."""
@@ -172,35 +248,9 @@ class BaseCodec(abc.ABC):
     def sniff(data: bytes) -> bool:
         """True when ``data`` looks like this family's bitstream (magic numbers / start codes)."""
 
-
-_REGISTRY: Dict[str, Callable[[], BaseCodec]] = {}
-
-
-def register(name: str, factory: Callable[[], BaseCodec]) -> None:
-    """Make ``get_codec(name)`` return ``factory()``; adapters call this on import."""
-    _REGISTRY[name] = factory
-
-
-def get_codec(name: str, **kwargs) -> BaseCodec:
-    """The adapter registered under ``name`` (``jpeg``, ``hevc``, ``vvc``, ``neural``)."""
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise CodecError(f"unknown codec {name!r}; known codecs: {', '.join(sorted(_REGISTRY))}")
-    factory = _REGISTRY[name]
-    try:
-        inspect.signature(factory).bind(**kwargs)
-    except TypeError:
-        raise CodecError(f"the {name} codec takes no option(s) {', '.join(sorted(kwargs))} "
-                         f"(it takes: {', '.join(inspect.signature(factory).parameters) or 'none'})") from None
-    return factory(**kwargs)
-
-
-def available() -> Dict[str, Dict[str, bool]]:
-    """Every registered codec and whether it can encode / decode on this machine."""
-    result = {}
-    for name in sorted(_REGISTRY):
-        codec = _REGISTRY[name]()
-        result[name] = {"encode": codec.can_encode(), "decode": codec.can_decode()}
-    return result
+    def iter_frames(self, source) -> Iterator[np.ndarray]:
+        """Every picture of a video (bytes or a path), for the families that decode video."""
+        raise CodecError(f"{self.name} codes still pictures, not video")
 
 
 def check_setting(what: str, value, low: int, high: int) -> int:
@@ -219,20 +269,3 @@ def as_bytes(data, what: str = "input") -> bytes:
     if not len(data):
         raise CodecError(f"{what} is empty (0 bytes)")
     return bytes(data)
-
-
-def sniff(data: bytes) -> str:
-    """The codec family of ``data``, detected from its leading bytes."""
-    data = as_bytes(data)
-    for name in sorted(_REGISTRY):
-        codec_cls = type(_REGISTRY[name]())
-        if codec_cls.sniff(data):
-            return name
-    from .video import is_container  # here: the video module builds on this one
-
-    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
-        raise CodecError("an AVIF/HEIF image: its codec is not one dirac enhances (convert it to PNG and give its rate)")
-    if is_container(data):
-        raise CodecError("a video container (MP4/MOV/Matroska) without a readable HEVC track: truncated or corrupt, "
-                         "or another video codec")
-    raise CodecError("unrecognised data: not a JPEG, HEVC, VVC or dirac-neural bitstream")

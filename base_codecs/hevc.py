@@ -7,7 +7,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, as_bytes, as_uint8_array, check_setting, register
+from .core import BaseCodec, CodecError, Decoded, Degradation, ImageLike, RateScale, as_bytes, as_uint8_array
+from .registry import register
 from .video import Source, annexb_nal_header, av_target, decode_still, fill_frame, is_container, rgb_to_ycbcr, source_head
 from .video import iter_frames as _iter_frames
 
@@ -66,6 +67,10 @@ class HevcCodec(BaseCodec):
     """HEVC intra stills (8-bit, 4:2:0 / 4:4:4, grey as 4:0:0); decodes any HEVC stream."""
 
     name = "hevc"
+    # Video above 8 bits codes QPs down to -6 x (bit depth - 8): accepted, enhanced as QP 0.
+    rate_scale = RateScale("QP", "qp", 0, 51, finer_when_higher=False, defaults=(22, 27, 32, 37), lowest=-48)
+    degradation = Degradation(22, 47, skew=0.5)  # x265 intra QP; median about 40
+    video = True
 
     def can_encode(self) -> bool:
         import av
@@ -76,7 +81,7 @@ class HevcCodec(BaseCodec):
         import av
 
         pixels = as_uint8_array(image)
-        qp = check_setting("HEVC qp", qp, 0, 51)
+        qp = self.rate_scale.setting("HEVC qp", qp)
         if not self.can_encode():
             raise CodecError("HEVC encoding needs FFmpeg with libx265, which this PyAV build lacks")
         height, width = pixels.shape[:2]
@@ -106,6 +111,9 @@ class HevcCodec(BaseCodec):
             _check_container(data, "HEVC data")
             return decode_still(data, None, self.name, "HEVC track")
         raise CodecError("not HEVC: neither an Annex-B stream starting with a VPS/SPS/PPS/AUD/SEI nor an MP4/MKV")
+
+    def iter_frames(self, source: Source) -> Iterator[np.ndarray]:
+        return iter_frames(source)
 
     @staticmethod
     def sniff(data: bytes) -> bool:

@@ -9,7 +9,8 @@ from typing import Optional
 import numpy as np
 
 from . import images
-from .core import CodecError, Decoded, RateInfo, as_bytes, get_codec, sniff
+from .core import CodecError, Decoded, RateInfo, as_bytes
+from .registry import get_codec, sniff
 
 
 def decode_input(data: bytes, codec: str = "auto", rate: Optional[float] = None) -> Decoded:
@@ -23,11 +24,11 @@ def decode_input(data: bytes, codec: str = "auto", rate: Optional[float] = None)
     if image_format is None:
         family = sniff(data)
         if codec not in ("auto", family):
-            raise CodecError(f"codec {codec} given (CLI: --codec), but the file is {family}")
+            raise CodecError(f"codec {codec} given, but the file is {family}", option="codec")
         return get_codec(family).decode(data)
     if rate is None:
         raise CodecError(f"a {image_format} file is an already decoded picture and does not say how it was coded; "
-                         "to enhance it, pass its rate (CLI: --rate) and codec (CLI: --codec, default jpeg)")
+                         "to enhance it, give its rate and codec (default jpeg)", option="rate")
     if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real) or not math.isfinite(rate):
         raise CodecError(f"the rate of an image file must be a finite number, got {rate!r}")
     return Decoded(images.decode(data), RateInfo("jpeg" if codec == "auto" else codec, float(rate)))

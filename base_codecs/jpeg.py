@@ -11,7 +11,8 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_bytes, as_uint8_array, check_setting, open_with_pillow, register, upright
+from .core import BaseCodec, CodecError, Decoded, Degradation, ImageLike, RateInfo, RateScale, as_bytes, as_uint8_array, open_with_pillow, upright
+from .registry import register
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
@@ -105,10 +106,12 @@ class JpegCodec(BaseCodec):
     """Baseline/progressive JPEG, colour (4:2:0, 4:2:2, 4:4:4) or grey."""
 
     name = "jpeg"
+    rate_scale = RateScale("quality", "quality", 1, 100, finer_when_higher=True, defaults=(5, 10, 20, 30, 40))
+    degradation = Degradation(5, 95, skew=2.0)  # IJG quality; median about 27
 
     def encode(self, image: ImageLike, quality: int = 75, subsampling: str = "4:2:0") -> bytes:
         pixels = as_uint8_array(image)
-        quality = check_setting("JPEG quality", quality, 1, 100)
+        quality = self.rate_scale.setting("JPEG quality", quality)
         if not isinstance(subsampling, str) or subsampling not in SUBSAMPLING:
             raise CodecError(f"JPEG subsampling must be one of {sorted(SUBSAMPLING)}, got {subsampling!r}")
         if max(pixels.shape[:2]) > 65500:

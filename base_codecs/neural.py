@@ -18,7 +18,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, as_bytes, as_uint8_array, check_setting, check_size, register
+from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, RateScale, as_bytes, as_uint8_array, check_size
+from .registry import register
 
 MAGIC = b"DNC1"
 STRIDE = 64  # total downsampling of the hyperprior models; images are padded to a multiple
@@ -152,6 +153,7 @@ class NeuralCodec(BaseCodec):
     """
 
     name = "neural"
+    rate_scale = RateScale("quality index", "quality", 1, 8, finer_when_higher=True, defaults=(1, 3, 5, 8))  # CompressAI's zoo
 
     def __init__(
         self,
@@ -171,7 +173,7 @@ class NeuralCodec(BaseCodec):
             if text is not None and not (isinstance(text, str) and text.isascii() and 0 < len(text) < 128):
                 raise CodecError(f"{what}= must be a short ASCII name (it is written into every stream), got {text!r:.60}")
         if quality is not None:
-            quality = check_setting("neural quality index", quality, 1, 255)
+            quality = self.rate_scale.setting("neural quality index", quality)
         self.metric = metric
         self._nets: Dict[Tuple[str, int], object] = {}
         self._fixed = None  # (net, model id, quality) when the codec holds one model
@@ -221,7 +223,7 @@ class NeuralCodec(BaseCodec):
 
         pixels = as_uint8_array(image)
         if quality is not None:
-            quality = check_setting("neural quality index", quality, 1, 255)
+            quality = self.rate_scale.setting("neural quality index", quality)
         if self._fixed is not None:
             model_id = self._fixed[1]
             if quality is not None and quality != self._fixed[2]:

@@ -11,7 +11,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, as_bytes, as_uint8_array, check_setting, register
+from .core import BaseCodec, CodecError, Decoded, ImageLike, RateScale, as_bytes, as_uint8_array
+from .registry import register
 from .video import Source, annexb_nal_header, decode_still, rgb_to_ycbcr, source_head
 from .video import iter_frames as _iter_frames
 
@@ -68,6 +69,10 @@ class VvcCodec(BaseCodec):
     """VVC stills: decode with PyAV (10-bit, VUI honoured), encode with an external vvencapp."""
 
     name = "vvc"
+    # as HEVC: QPs below 0 from video above 8 bits are enhanced as QP 0; no encoder here, so
+    # training pairs come pre-coded (no degradation)
+    rate_scale = RateScale("QP", "qp", 0, 63, finer_when_higher=False, defaults=(27, 32, 37, 42), lowest=-48)
+    video = True
 
     def can_encode(self) -> bool:
         return find_encoder() is not None
@@ -76,7 +81,7 @@ class VvcCodec(BaseCodec):
         """Note that vvenc codes an all-intra picture 3 below ``--qp`` (its IntraQPOffset), so
         ``decode`` reports the coded slice QP as ``qp - 3``."""
         pixels = as_uint8_array(image)
-        qp = check_setting("VVC qp", qp, 0, 63)
+        qp = self.rate_scale.setting("VVC qp", qp)
         height, width = pixels.shape[:2]
         if height % 2 or width % 2:  # the only layout written here is 4:2:0
             raise CodecError(f"VVC coding (4:2:0) needs even dimensions, the image is {width}x{height}: crop it")
@@ -106,6 +111,9 @@ class VvcCodec(BaseCodec):
         if not _raw_vvc(data):
             raise CodecError("not a VVC Annex-B stream: no start code followed by a VVC parameter set, AUD or SEI")
         return decode_still(data, "vvc", self.name, "VVC stream")
+
+    def iter_frames(self, source: Source) -> Iterator[np.ndarray]:
+        return iter_frames(source)
 
     @staticmethod
     def sniff(data: bytes) -> bool:

@@ -46,8 +46,8 @@ CANDIDATES: Dict[str, dict] = {
 
 def train(name: str, minutes: float, runs: Path) -> float:
     """Train candidate ``name`` for ``minutes`` of wall-clock; returns its best held-out gain."""
-    from dirac.train import Trainer
-    from dirac.train_config import TrainConfig
+    from dirac.training.trainer import Trainer
+    from dirac.training.config import TrainConfig
 
     spec = CANDIDATES[name]
     data = [str(shared_path("datasets", "train", s)) for s in TRAIN_SETS]

@@ -9,8 +9,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+import base_codecs
 from base_codecs import DiracError
-from dirac.data import IMAGE_SUFFIXES, load_image
+from dirac.training.data import IMAGE_SUFFIXES, load_image
 
 from .shared import shared_root
 
@@ -68,11 +69,17 @@ def _image_files(folder: Path) -> List[Path]:
 
 
 def _codec_of(entries: List[dict], path: Path) -> str:
-    suffixes = {Path(e["bitstream"]).suffix for e in entries}
-    codecs = {".266": "vvc", ".vvc": "vvc", ".265": "hevc", ".hevc": "hevc", ".jpg": "jpeg"}
-    found = {codecs.get(s) for s in suffixes}
-    if len(found) != 1 or None in found:
-        raise DiracError(f"{path / MANIFEST}: cannot tell the codec from bitstream suffixes {sorted(suffixes)}")
+    """The one codec family of a coded set, told by its bitstreams' content (as dirac reads any
+    file), not by their names."""
+    found = set()
+    for entry in entries:
+        try:
+            with open(path / entry["bitstream"], "rb") as f:
+                found.add(base_codecs.sniff(f.read(4096)))
+        except (OSError, DiracError) as exc:
+            raise DiracError(f"{path / MANIFEST}: cannot tell the codec of {entry['bitstream']} ({exc})") from None
+    if len(found) != 1:
+        raise DiracError(f"{path / MANIFEST}: one codec per set, found {', '.join(sorted(found)) or 'none'}")
     return found.pop()
 
 

@@ -48,9 +48,9 @@ def fraction(text: str) -> float:
 
 
 def detail_sigma(text: str) -> float:
-    """dirac's detail scale in pixels, as ``dirac.sampler.check_detail_sigma`` takes it."""
+    """dirac's detail scale in pixels, as ``dirac.core.sampler.check_detail_sigma`` takes it."""
     from base_codecs import DiracError
-    from dirac.scheduler import check_detail_sigma  # imports torch: not on importing this module
+    from dirac.core.scheduler import check_detail_sigma  # imports torch: not on importing this module
 
     try:
         return check_detail_sigma(float(text))

@@ -21,8 +21,6 @@ if TYPE_CHECKING:  # importing datasets loads dirac (and torch); the speed basel
     from .datasets import Dataset
 
 PROTOCOLS = ("colour", "grey")
-# The keyword each codec's encode takes its native rate by.
-RATE_KEYWORD = {"jpeg": "quality", "neural": "quality"}
 ENCODE_OPTIONS = {"jpeg": {"subsampling": "4:2:0"}}
 
 
@@ -69,7 +67,7 @@ def centre_crop(image: np.ndarray, size: Optional[int]) -> np.ndarray:
 def _encode(codec: base_codecs.BaseCodec, codec_name: str, image: np.ndarray, rate: int) -> bytes:
     if not codec.can_encode():
         raise DiracError(f"{codec_name} cannot encode on this machine; use a coded test set (e.g. vvc-kodak)")
-    options = {RATE_KEYWORD.get(codec_name, "qp"): int(rate), **ENCODE_OPTIONS.get(codec_name, {})}
+    options = {codec.rate_scale.keyword: int(rate), **ENCODE_OPTIONS.get(codec_name, {})}
     return codec.encode(image, **options)
 
 

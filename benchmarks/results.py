@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 from base_codecs import DiracError
+from dirac.io import atomic_file
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUN_SCHEMA = "dirac.benchmarks.run/1"
@@ -45,9 +45,8 @@ def _json_safe(value):
 def write_json(path: Path, data: dict) -> Path:
     """Write atomically (a crash mid-write never leaves half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n")
     return path
 
 

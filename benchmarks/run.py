@@ -17,7 +17,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+import base_codecs
 from base_codecs import DiracError
+from dirac.checks import default_device
 
 from . import peers as peer_registry
 from .command import run_command
@@ -29,7 +31,6 @@ from .published import published
 from .results import RESULTS, RUN_SCHEMA, run_filename, write_json
 from .scoring import Scorer, SetScorer
 
-DEFAULT_RATES = {"jpeg": [5, 10, 20, 30, 40]}
 DEFAULT_METHODS = ["base", "dncnn3", "jpegqs", "dirac"]
 QUICK = {"limit": 2, "crop": 256}
 
@@ -92,11 +93,9 @@ class Run:
         self.args = args
         self.dataset = open_dataset(args.dataset, args.originals)
         self.protocol = args.protocol or default_protocol(self.dataset)
-        rates = args.rates or self.dataset.rates() or DEFAULT_RATES.get(args.codec)
-        if not rates:
-            raise DiracError(f"no default rates for {args.codec}: pass --rates")
+        rates = args.rates or self.dataset.rates() or list(base_codecs.codec_type(args.codec).rate_scale.defaults)
         self.rates = rates[:1] if args.quick else rates
-        self.device = args.device or ("cuda" if _cuda() else "cpu")
+        self.device = args.device or default_device()
         self.peers, self.skipped = peer_registry.make_many(
             args.methods, args.codec, weights=args.weights, realism=args.realism, steps=args.steps,
             seed=args.seed, eta=args.eta, detail_sigma=args.detail_sigma, device=self.device, dncnn3_weights=args.dncnn3_weights)
@@ -174,13 +173,6 @@ class Run:
         return write_json(self.path, self.document(complete=True))
 
 
-def _cuda() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
 
 
 def main(argv: Optional[List[str]] = None) -> int:

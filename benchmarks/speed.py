@@ -45,7 +45,7 @@ PRECISION_CASE = ("live1", "grey", 10)  # where bf16 inference must cost at most
 def _settings(args: argparse.Namespace) -> List[dict]:
     """One entry per measured setting: dirac once per realism and precision, the grey protocol
     for DnCNN-3 and dirac's realism 0, dirac at 24 MP and its training step, each per precision."""
-    from dirac.sampler import PRECISIONS  # here, not at the top: in a child, torch would inflate the baseline RSS
+    from dirac.core.sampler import PRECISIONS  # here, not at the top: in a child, torch would inflate the baseline RSS
 
     specs = []
     for method in args.methods:
@@ -81,8 +81,8 @@ def measure_training(spec: dict, args: argparse.Namespace) -> dict:
     import tempfile
 
     from dirac.enhancer import default_weights
-    from dirac.train import Trainer
-    from dirac.train_config import TrainConfig
+    from dirac.training.trainer import Trainer
+    from dirac.training.config import TrainConfig
 
     weights = args.weights or default_weights("jpeg")
     with tempfile.TemporaryDirectory() as tmp, Image.open(args.image) as im:
@@ -100,7 +100,7 @@ def measure_training(spec: dict, args: argparse.Namespace) -> dict:
 def precision_psnr(args: argparse.Namespace) -> dict:
     """Mean PSNR of dirac's realism 0 in fp32 and in bf16 on LIVE1 grey QF 10, and their difference."""
     from dirac.metrics.fidelity import psnr
-    from dirac.sampler import PRECISIONS
+    from dirac.core.sampler import PRECISIONS
 
     from .datasets import open_dataset
     from .protocols import cases

@@ -6,7 +6,7 @@ from importlib import import_module
 
 from base_codecs import DiracError  # noqa: F401
 
-_LAZY = {"Enhancer": ".enhancer", "ResidualDenoiser": ".model", "DiracPipeline": ".pipeline"}
+_LAZY = {"Enhancer": ".enhancer", "ResidualDenoiser": ".core.model", "DiracPipeline": ".core.pipeline", "DiracScheduler": ".core.scheduler"}
 __all__ = ["DiracError", *_LAZY]
 
 

@@ -2,7 +2,6 @@
 the same kind out; thin glue over :class:`DiracPipeline` and ``base_codecs``."""
 from __future__ import annotations
 
-import contextlib
 import importlib.resources
 import os
 from pathlib import Path
@@ -10,19 +9,17 @@ from typing import Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from diffusers import DDPMScheduler
-from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 
 import base_codecs
 from base_codecs import DiracError
 
-from .arguments import check_device
-from .model import ResidualDenoiser
-from .pipeline import DiracPipeline
-from .sampler import check_seed
-from .scheduler import DiracScheduler
-from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from .checks import check_device
+from .core.pipeline import DiracPipeline
+from .core.pixels import pixels_to_tensor, tensor_to_pixels
+from .core.rates import native_rate
+from .core.sampler import check_seed
+from .core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 ImageInput = Union[np.ndarray, Image.Image, torch.Tensor]
 
@@ -39,74 +36,15 @@ def default_weights(codec: str = "jpeg") -> Path:
 
 def _how_to_train(codec: str, path: Path) -> str:
     """What to do about missing weights for ``codec``: train them as ``dirac train`` can."""
-    from .data import DEGRADATIONS
-
-    if codec not in base_codecs.available():
-        return f"{codec!r} is not a known codec (known: {', '.join(base_codecs.available())})"
-    if codec in DEGRADATIONS:  # coded on the fly
+    if codec not in base_codecs.families():
+        return f"{codec!r} is not a known codec (known: {', '.join(base_codecs.families())})"
+    if base_codecs.codec_type(codec).degradation is not None:  # coded on the fly
         sources = ""
-    elif codec == "vvc":  # no encoder: pre-coded bitstreams beside their originals
-        sources = " --sources ORIGINALS (VVC trains on pre-coded bitstreams)"
+    elif base_codecs.codec_type(codec).video:  # no encoder here: pre-coded bitstreams beside their originals
+        sources = " --sources ORIGINALS (trained on pre-coded bitstreams)"
     else:
-        return f"dirac cannot train {codec} weights yet; give a weights directory (CLI: --weights DIR)"
-    return (f"train them with `dirac train --codec {codec} --data DIRS{sources} --out {path}` "
-            "or give a weights directory (CLI: --weights DIR)")
-
-
-@contextlib.contextmanager
-def quiet_diffusers():
-    """Loading without diffusers' progress bar (noise for two small files) or its log lines on
-    odd files: the one-line error that follows says what is wrong."""
-    was_enabled, verbosity = diffusers_logging.is_progress_bar_enabled(), diffusers_logging.get_verbosity()
-    diffusers_logging.disable_progress_bar()
-    diffusers_logging.set_verbosity(diffusers_logging.CRITICAL)
-    try:
-        yield
-    finally:
-        diffusers_logging.set_verbosity(verbosity)
-        if was_enabled:
-            diffusers_logging.enable_progress_bar()
-
-
-def _load_pipeline(path: Path) -> DiracPipeline:
-    if path.name == "model_index.json" and path.is_file():
-        raise DiracError(f"{path} is the weights' index file; give the folder holding it ({path.parent})")
-    if not (path / "model_index.json").is_file():
-        raise DiracError(f"no dirac weights at {path} (model_index.json missing); give a weights directory (CLI: --weights DIR)")
-    tensors = [path / "model" / f"diffusion_pytorch_model.{ext}" for ext in ("safetensors", "bin")]
-    if (path / "model").is_dir() and not any(t.is_file() for t in tensors):
-        raise DiracError(f"weights at {path} are incomplete: {tensors[0]} is missing")
-    try:
-        with quiet_diffusers():
-            pipeline = DiracPipeline.from_pretrained(str(path))
-            if isinstance(pipeline.scheduler, DDPMScheduler):  # saved before DiracScheduler: convert as loaded
-                pipeline.register_modules(scheduler=DiracScheduler.from_folder(path))
-    except Exception as exc:  # diffusers raises many types for a damaged folder
-        raise DiracError(f"weights at {path} are corrupt or incomplete: {exc}") from None
-    check_config(pipeline, path)
-    if not all(bool(p.isfinite().all()) for p in pipeline.model.parameters()):
-        raise DiracError(f"weights at {path} hold NaN or infinite values: they are corrupt")
-    return pipeline
-
-
-def check_config(pipeline: DiracPipeline, path: Path) -> None:
-    """Parts, statistics and schedule a sampler can use, or a DiracError naming the problem."""
-    model, scheduler = pipeline.model, pipeline.scheduler
-    if not (isinstance(model, ResidualDenoiser) and isinstance(scheduler, DiracScheduler)):
-        raise DiracError(f"weights at {path} are not dirac weights: their model is a {type(model).__name__}, "
-                         f"their scheduler a {type(scheduler).__name__}")
-    cfg = model.config
-    try:
-        rates, sigma, tau = (np.asarray(v, dtype=np.float64) for v in (cfg.stats_rates, cfg.stats_sigma, cfg.stats_tau))
-    except (TypeError, ValueError):
-        raise DiracError(f"weights at {path}: per-rate statistics must be lists of numbers") from None
-    if not (rates.ndim == sigma.ndim == tau.ndim == 1 and len(rates) == len(sigma) == len(tau) > 0):
-        raise DiracError(f"weights at {path}: per-rate statistics are missing or of unequal length")
-    if not (np.isfinite(np.concatenate([rates, sigma, tau])).all() and (sigma > 0).all() and (tau > 0).all()):
-        raise DiracError(f"weights at {path}: per-rate statistics must be finite and positive")
-    if scheduler.config.num_train_timesteps != cfg.num_train_timesteps:
-        raise DiracError(f"weights at {path}: the scheduler's noise schedule has {scheduler.config.num_train_timesteps} "
-                         f"timesteps, the model's {cfg.num_train_timesteps}")
+        return f"dirac cannot train {codec} weights yet; give a weights directory"
+    return f"train them with `dirac train --codec {codec} --data DIRS{sources} --out {path}` or give a weights directory"
 
 
 class Enhancer:
@@ -119,7 +57,6 @@ class Enhancer:
         self.device = torch.device(check_device(device))
         self.pipeline = pipeline.to(self.device)
         self.pipeline.model.eval().to(memory_format=torch.channels_last)
-        self.pipeline.set_progress_bar_config(disable=True)
 
     @classmethod
     def from_pretrained(
@@ -139,9 +76,10 @@ class Enhancer:
                 shipped = SHIPPED_WEIGHTS / family
                 if shipped != path and (shipped / "model_index.json").is_file():  # $DIRAC_WEIGHTS hides them
                     raise DiracError(f"no {family} weights at {path}, where $DIRAC_WEIGHTS points; unset it for the "
-                                     f"shipped weights in {shipped}, or {_how_to_train(family, path)}")
-                raise DiracError(f"no {family} weights at {path}: dirac ships JPEG weights only; {_how_to_train(family, path)}")
-        enhancer = cls(_load_pipeline(Path(path)), device)
+                                     f"shipped weights in {shipped}, or {_how_to_train(family, path)}", option="weights")
+                raise DiracError(f"no {family} weights at {path}: dirac ships JPEG weights only; {_how_to_train(family, path)}",
+                                 option="weights")
+        enhancer = cls(DiracPipeline.from_pretrained(path), device)
         if codec is not None and enhancer.codec != codec:
             raise DiracError(f"the weights at {path} enhance {enhancer.codec}, not {codec}")
         return enhancer
@@ -180,7 +118,7 @@ class Enhancer:
         check_seed(seed)
         if isinstance(image, base_codecs.Decoded):
             image, rate = image.image, image.rate if rate is None else rate
-        rate = self._native_rate(rate)
+        rate = native_rate(rate, self.codec)
         batch, restore = self._to_batch(image)
         generator = torch.Generator(self.device).manual_seed(int(seed)) if seed is not None else None
         with torch.inference_mode():  # conversions happen in place on the pipeline's output
@@ -197,19 +135,6 @@ class Enhancer:
         if not isinstance(decoded, base_codecs.Decoded):
             raise DiracError(f"enhance_decoded takes a base_codecs.Decoded, got {type(decoded).__name__}")
         return self.enhance(decoded, **options)
-
-    def _native_rate(self, rate):
-        """The number(s) the network is conditioned on: a ``RateInfo`` must be of this codec and
-        carry its value."""
-        if rate is None:
-            raise DiracError("rate is missing: pass the codec's rate (e.g. JPEG quality), a RateInfo or a Decoded")
-        if isinstance(rate, base_codecs.RateInfo):
-            if rate.family != self.codec:
-                raise DiracError(f"the rate is {rate.family}'s but these weights enhance {self.codec}; load weights for {rate.family}")
-            if rate.value is None:
-                raise DiracError(f"the {rate.family} data does not say its rate; pass rate= as a number")
-            return rate.value
-        return rate
 
     def enhance_frames(
         self, frames: Iterable[ImageInput], rate: float, realism: float = 0.0, seed: int = 0, **options
@@ -236,7 +161,7 @@ class Enhancer:
             return base_codecs.decode_input(data, self.codec, rate)
         family = base_codecs.sniff(data)
         if family != self.codec:
-            raise DiracError(f"input is {family} but these weights enhance {self.codec}; load weights for {family} (CLI: --weights)")
+            raise DiracError(f"input is {family} but these weights enhance {self.codec}; load weights for {family}", option="weights")
         return base_codecs.get_codec(family).decode(data)
 
     @staticmethod
@@ -249,14 +174,9 @@ class Enhancer:
             batch = image if image.ndim == 4 else image[None]  # the pipeline checks the rest
             return batch, lambda out: (out if image.ndim == 4 else out[0]).to(device, image.dtype)
         as_pil = isinstance(image, Image.Image)
-        array = base_codecs.as_uint8_array(image)
-        grey = array.ndim == 2
-        tensor = torch.from_numpy(array.copy()).float().div_(255)
-        tensor = tensor[None, None] if grey else tensor.permute(2, 0, 1)[None]
 
         def restore(out: torch.Tensor):
-            pixels = out[0].mul_(255).round_().clamp_(0, 255).to(torch.uint8).cpu()
-            pixels = pixels[0].numpy() if grey else pixels.permute(1, 2, 0).numpy()
+            pixels = tensor_to_pixels(out)
             return Image.fromarray(pixels) if as_pil else pixels
 
-        return tensor, restore
+        return pixels_to_tensor(base_codecs.as_uint8_array(image)), restore

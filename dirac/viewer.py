@@ -1,11 +1,11 @@
-"""``dirac view IMAGE``: the realism dial at display time, in a local web page.
+"""The realism dial at display time, in a local web page (``dirac view IMAGE``).
 
 A background thread enhances the base decode at a few dial stops, spread over the dial first
 (so the whole range is coarsely usable early), and caches each as PNG; a stdlib HTTP server on
 loopback serves the page, a JSON status and the images. The page (``viewer_page.html``) loads
 nothing from the network: it shows each stop as soon as it is ready, with a wipe or
 side-by-side compare against the base decode. PSNR needs the original, so it is shown only
-with ``--reference``; the receiver alone knows just the rate and bpp.
+when given one; the receiver alone knows just the rate and bpp.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import re
 import sys
 import threading
 import time
-import webbrowser
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,29 +27,15 @@ import numpy as np
 from PIL import Image
 
 import base_codecs
-from base_codecs import DiracError, images
+from base_codecs import DiracError
 
+from .core.rates import check_rate, native_rate
+from .core.sampler import check_seed, check_steps
 from .metrics import psnr
-from .rates import check_rate
 
 PAGE = Path(__file__).with_name("viewer_page.html")
-DEFAULT_STOPS = (0.0, 0.25, 0.5, 0.75, 1.0)
-RATE_NAMES = {"jpeg": "quality", "hevc": "QP", "vvc": "QP", "neural": "quality index"}
 # The page's own origin only: a hostile page cannot smuggle in resources, nor leak the image.
 PAGE_POLICY = "default-src 'self'; img-src 'self' blob:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"
-
-
-def parse_stops(text: str) -> List[float]:
-    """Dial stops from ``"0,0.5,1"``: sorted, without repeats, each in [0, 1]."""
-    try:
-        stops = sorted({float(part) for part in text.split(",") if part.strip()})
-    except ValueError:
-        raise DiracError(f"--stops must be comma-separated numbers in [0, 1], got {text!r}") from None
-    if not stops:
-        raise DiracError("--stops names no dial stop")
-    if not all(0.0 <= s <= 1.0 for s in stops):
-        raise DiracError(f"--stops must lie in [0, 1], got {text!r}")
-    return stops
 
 
 def coverage_order(stops: Sequence[float], costs: Sequence[int]) -> List[int]:
@@ -68,21 +53,6 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue()
-
-
-def load_reference(path: Path, shape) -> np.ndarray:
-    """The original picture, for PSNR: same size and colour kind as the decode."""
-    pixels = images.decode_file(path, f"--reference {path}")
-    if pixels.ndim == 3 and len(shape) == 2:
-        pixels = np.asarray(Image.fromarray(pixels).convert("L"))
-    elif pixels.ndim == 2 and len(shape) == 3:
-        pixels = np.repeat(pixels[..., None], 3, axis=2)
-    if pixels.shape != tuple(shape):
-        raise DiracError(
-            f"--reference {path} is {pixels.shape[1]}x{pixels.shape[0]}, the decode {shape[1]}x{shape[0]}; "
-            "pass the original of this image"
-        )
-    return pixels
 
 
 def _db(value: float):
@@ -110,18 +80,12 @@ class DialSession:
     """
 
     def __init__(
-        self, enhancer, decoded: base_codecs.Decoded, name: str, stops: Sequence[float] = DEFAULT_STOPS,
+        self, enhancer, decoded: base_codecs.Decoded, name: str, stops: Sequence[float],
         steps: int = 20, seed: int = 0, rate: Optional[float] = None, reference: Optional[np.ndarray] = None,
     ):
-        from .sampler import check_seed, check_steps
-
         check_seed(seed)  # refused here, before serving, not later on every stop
         self.enhancer, self.decoded, self.name, self.steps, self.seed = enhancer, decoded, name, steps, seed
-        family = decoded.rate.family
-        self.rate = rate if rate is not None else decoded.rate.value
-        if self.rate is None:
-            raise DiracError(f"{name}: the {family} data does not say its rate; pass --rate")
-        self.rate = check_rate(family, self.rate)
+        self.rate = check_rate(enhancer.codec, native_rate(decoded.rate if rate is None else rate, enhancer.codec))
         self.stops = [Stop(r, check_steps(r, steps, enhancer.pipeline.scheduler.config.t_start_min)) for r in stops]
         self.reference = reference
         self.base_png = png_bytes(decoded.image)
@@ -165,7 +129,7 @@ class DialSession:
             queue = list(self._queue)
         return {
             "name": self.name, "width": w, "height": h, "grey": self.decoded.image.ndim == 2,
-            "family": rate.family, "rate_name": RATE_NAMES.get(rate.family, "rate"), "rate": self.rate,
+            "family": rate.family, "rate_name": base_codecs.codec_type(rate.family).rate_scale.unit, "rate": self.rate,
             "bpp": rate.bpp, "steps": self.steps, "seed": self.seed, "reference": self.reference is not None,
             "base_psnr": None if self.base_psnr is None else _db(self.base_psnr), "stops": stops, "queue": queue,
         }
@@ -275,7 +239,7 @@ class ViewerServer(ThreadingHTTPServer):
         if not _is_ipv4_loopback(host):
             raise DiracError(f"refusing to serve on {host}: the viewer listens on loopback (127.0.0.1) only")
         if not 0 <= port <= 65535:
-            raise DiracError(f"--port must be in 0..65535 (0: a free port), got {port}")
+            raise DiracError(f"port must be in 0..65535 (0: a free port), got {port}", option="port")
         try:
             super().__init__((host, port), _Handler)
         except OSError as exc:
@@ -291,49 +255,3 @@ class ViewerServer(ThreadingHTTPServer):
         """A page closed mid-download is normal, not an error worth a traceback."""
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
-
-
-def cmd_view(args) -> None:
-    from .cli import about, base_decode, read_input
-    from .enhancer import Enhancer
-
-    stops = parse_stops(args.stops)
-    path = Path(args.image)
-    try:
-        family, decoded = base_decode(read_input(path), args)
-        enhancer = Enhancer.from_pretrained(args.weights, codec=family)
-    except DiracError as exc:
-        raise DiracError(about(path, exc)) from None
-    reference = None if args.reference is None else load_reference(Path(args.reference), decoded.image.shape)
-    session = DialSession(
-        enhancer, decoded, path.name, stops=stops, steps=args.steps, seed=args.seed, rate=args.rate, reference=reference
-    )
-    server = ViewerServer(session, port=args.port)
-    session.start()
-    print(f"dirac view: {server.url} (Ctrl-C stops)", flush=True)
-    if not args.no_browser:
-        webbrowser.open(server.url)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("dirac view: stopped", file=sys.stderr)
-    finally:
-        server.server_close()
-        session.close()
-
-
-def add_view_parser(subparsers) -> None:
-    """Add ``dirac view`` to the CLI's subcommands."""
-    p = subparsers.add_parser("view", help="compare realism dial settings in a local web page")
-    from .cli import add_source_arguments
-
-    p.add_argument("image", help="a codec file (JPEG, HEVC, VVC, neural) to enhance, or an already decoded image with --rate")
-    p.add_argument("--weights", default=None, help="weights directory (default: $DIRAC_WEIGHTS/<codec>, else those shipped in the package, dirac/weights/<codec>)")
-    add_source_arguments(p)
-    p.add_argument("--reference", default=None, help="the original picture: shows PSNR of the decode and each stop")
-    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    p.add_argument("--stops", default=",".join(f"{s:g}" for s in DEFAULT_STOPS), help="dial stops to precompute")
-    p.add_argument("--steps", type=int, default=20, help="schedule length N, at most 500; realism*N calls per stop")
-    p.add_argument("--seed", type=int, default=0, help="noise seed of the stochastic stops")
-    p.add_argument("--no-browser", action="store_true", help="only print the URL")
-    p.set_defaults(func=cmd_view)

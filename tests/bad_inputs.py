@@ -388,7 +388,7 @@ def _output_link_loop(ws: Workspace) -> List[str]:
 
 
 def _bigger_than_a_picture(ws: Workspace) -> List[str]:
-    ws.monkeypatch.setattr("dirac.cli.MAX_INPUT_BYTES", 100)  # stands for 1 GiB: read whole, it could exhaust memory
+    ws.monkeypatch.setattr("dirac.io.MAX_INPUT_BYTES", 100)  # stands for 1 GiB: read whole, it could exhaust memory
     return [ws.jpeg(), "-o", ws.out]
 
 
@@ -473,10 +473,10 @@ CASES: List[Case] = [
     damaged("neural-zero-width", ".dnc", _neural_sized(32, 0), "empty 0x32 picture"),
     damaged("neural-unknown-model", ".dnc", lambda s: s.neural, "unknown CompressAI model 'tiny-test'"),
     # ordinary image files: no rate without --rate, or damaged
-    damaged("png-rgb-without-rate", ".png", lambda s: s.png("RGB"), "pass its rate (CLI: --rate)", info=False),
-    damaged("png-16-bit-without-rate", ".png", lambda s: s.png16, "pass its rate (CLI: --rate)", info=False),
-    damaged("png-rgba-without-rate", ".png", lambda s: s.png("RGBA"), "pass its rate (CLI: --rate)", info=False),
-    damaged("png-palette-without-rate", ".png", lambda s: s.png("P"), "pass its rate (CLI: --rate)", info=False),
+    damaged("png-rgb-without-rate", ".png", lambda s: s.png("RGB"), "give its rate and codec (default jpeg) (use --rate)", info=False),
+    damaged("png-16-bit-without-rate", ".png", lambda s: s.png16, "give its rate and codec (default jpeg) (use --rate)", info=False),
+    damaged("png-rgba-without-rate", ".png", lambda s: s.png("RGBA"), "give its rate and codec (default jpeg) (use --rate)", info=False),
+    damaged("png-palette-without-rate", ".png", lambda s: s.png("P"), "give its rate and codec (default jpeg) (use --rate)", info=False),
     damaged("png-half", ".png", lambda s: s.png("RGB")[:500], "corrupt or truncated PNG", "--rate", "30"),
     damaged("png-bomb-100000x100000", ".png", lambda s: png_chunks(100000, 100000, 8, 2, b"\x00" * 64), "decompression-bomb", "--rate", "30"),
     damaged("tiff-float", ".tif", lambda s: saved(Image.fromarray(s.image[..., 0].astype(np.float32)), "TIFF"), "floating-point", "--rate", "30"),

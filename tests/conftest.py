@@ -64,7 +64,7 @@ def make_tiny_enhancer(codec: str = "jpeg", stats_rates=TINY_STATS["stats_rates"
     import torch
 
     from dirac import DiracPipeline, Enhancer, ResidualDenoiser
-    from dirac.scheduler import DiracScheduler
+    from dirac.core.scheduler import DiracScheduler
 
     torch.manual_seed(0)
     model = ResidualDenoiser(codec=codec, **TINY_MODEL, **{**TINY_STATS, "stats_rates": stats_rates})

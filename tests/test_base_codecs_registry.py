@@ -17,6 +17,37 @@ def test_every_family_is_registered():
         assert codec.name == name and isinstance(codec, base_codecs.BaseCodec)
 
 
+def test_each_plugin_carries_its_rate_scale_degradation_and_video_support():
+    scales = {name: base_codecs.codec_type(name).rate_scale for name in base_codecs.families()}
+    assert {n: (s.low, s.high, s.finer_when_higher) for n, s in scales.items()} == {
+        "jpeg": (1, 100, True), "hevc": (0, 51, False), "vvc": (0, 63, False), "neural": (1, 8, True)}
+    assert all(s.low <= r <= s.high for s in scales.values() for r in s.defaults)
+    assert scales["jpeg"].unit_interval("jpeg", 1) == 0 and scales["vvc"].unit_interval("vvc", 0) == 1
+    assert scales["hevc"].unit_interval("hevc", -12) == 1  # above 8 bits: enhanced as the finest rate
+    trainable = [n for n in base_codecs.families() if base_codecs.codec_type(n).degradation is not None]
+    assert trainable == ["hevc", "jpeg"]
+    rate, subsampling = base_codecs.codec_type("jpeg").degradation.sample(np.random.default_rng(0))
+    assert 5 <= rate <= 95 and subsampling in ("4:2:0", "4:4:4")
+    assert [n for n in base_codecs.families() if base_codecs.codec_type(n).video] == ["hevc", "vvc"]
+    with pytest.raises(CodecError, match="jpeg codes still pictures, not video"):
+        get_codec("jpeg").iter_frames(b"")
+
+
+def test_the_encoder_and_the_enhancer_share_one_range():
+    with pytest.raises(CodecError, match="JPEG quality must be an integer in 1..100, got 101"):
+        get_codec("jpeg").encode(np.zeros((8, 8), np.uint8), quality=101)
+    with pytest.raises(CodecError, match="rate 101 is outside jpeg's range 1..100"):
+        base_codecs.codec_type("jpeg").rate_scale.check("jpeg", 101)
+
+
+def test_an_error_names_the_argument_that_fixes_it_for_the_api_and_for_a_command_line():
+    error = base_codecs.DiracError("the file does not say its rate", option="rate")
+    assert str(error) == "the file does not say its rate (pass rate=)"
+    assert error.worded({"rate": "--rate"}) == "the file does not say its rate (use --rate)"
+    assert error.worded({}) == "the file does not say its rate"  # an interface without that option
+    assert str(base_codecs.DiracError("plain")) == "plain"
+
+
 def test_unknown_codec_names_the_known_ones():
     with pytest.raises(CodecError, match="unknown codec 'webp'; known codecs: hevc, jpeg, neural, vvc"):
         get_codec("webp")

@@ -182,13 +182,13 @@ def test_steps_beyond_the_schedule_are_refused_once_before_decoding_unless_reali
 
 def test_library_future_warnings_do_not_precede_the_one_line_error(monkeypatch, capsys):
     """compressai's import, for one, warns about torch.jit: users see only dirac's message."""
-    import dirac.cli
+    import dirac.commands.info
 
     def noisy(args):
         warnings.warn("`torch.jit.script` is deprecated", FutureWarning)
         raise base_codecs.DiracError("x.dnc: bad")
 
-    monkeypatch.setattr(dirac.cli, "cmd_info", noisy)
+    monkeypatch.setattr(dirac.commands.info, "run", noisy)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert main(["info", "x.dnc"]) == 2

@@ -6,7 +6,7 @@ import pytest
 
 import base_codecs
 from dirac import DiracError
-from dirac.data import DEGRADATIONS, PairSampler, PatchSampler, load_coded_pairs, load_image
+from dirac.training.data import PairSampler, PatchSampler, load_coded_pairs, load_image
 from dirac.metrics import y_channel
 
 from bad_inputs import png_chunks
@@ -30,12 +30,12 @@ def test_training_images_load_like_every_other_input(tmp_path):
         load_image(tmp_path / "broken.png")
 
 
-@pytest.mark.parametrize("codec", sorted(DEGRADATIONS))
+@pytest.mark.parametrize("codec", [f for f in base_codecs.families() if base_codecs.codec_type(f).degradation])
 def test_batches_are_really_degraded_at_rates_in_range(images, codec):
     sampler = PatchSampler(images, codec, patch=32, seed=0)
     originals, decodes, rates = sampler.batch(6)
     assert originals.shape == decodes.shape == (6, 32, 32, 3) and originals.dtype == np.uint8
-    spec = DEGRADATIONS[codec]
+    spec = base_codecs.codec_type(codec).degradation
     assert all(spec.low <= r <= spec.high for r in rates)
     assert all(np.abs(o.astype(int) - d).mean() > 0.5 for o, d in zip(originals, decodes))
 
@@ -48,7 +48,7 @@ def test_residual_stats_grow_as_quality_falls(images):
 
 
 def test_unsupported_codec_and_small_images_raise(images):
-    with pytest.raises(DiracError, match="vvc cannot be coded on the fly .*--sources"):
+    with pytest.raises(DiracError, match="vvc cannot be coded on the fly .*pass sources="):
         PatchSampler(images, "vvc", patch=32)
     with pytest.raises(DiracError, match="smaller than"):
         PatchSampler(images, "jpeg", patch=512)
@@ -82,7 +82,7 @@ def test_coded_pairs_from_vvc_manifest(shared_dir, tmp_path):
 
 
 @pytest.mark.parametrize("manifest, message", [
-    ('[{"source": "a.png", "bitstream": "a.jpg", "crop": [0, 0, 192, 160]}]', "a.jpg is jpeg, not vvc; pass --codec jpeg"),
+    ('[{"source": "a.png", "bitstream": "a.jpg", "crop": [0, 0, 192, 160]}]', "a.jpg is jpeg, not vvc; train codec jpeg"),
     ('[{"source": "a.png", "bitstream": "gone.266", "crop": [0, 0, 192, 160]}]', "cannot read gone.266"),
     ('[{"source": "a.png", "bitstream": "a.jpg"}]', "entry 0 is not {source: name, bitstream: path, crop: [x0, y0, w, h]}"),
     ('[{"source": "a.png", "bitstream": "a.jpg", "crop": [0, 0, 192]}]', "entry 0 is not"),
@@ -109,7 +109,7 @@ def test_bad_manifests_are_one_line_errors(tmp_path, images, manifest, message):
 def test_a_folder_named_twice_gives_its_images_once(tmp_path, images):
     from PIL import Image
 
-    from dirac.data import find_images
+    from dirac.training.data import find_images
 
     (tmp_path / "d").mkdir()
     for i, image in enumerate(images[:2]):

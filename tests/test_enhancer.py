@@ -12,7 +12,7 @@ import base_codecs
 import dirac
 from dirac import DiracError, Enhancer
 from dirac.enhancer import default_weights
-from dirac.rates import normalise_rate
+from dirac.core.rates import normalise_rate
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_an_image_file_is_enhanced_as_a_decode_at_the_given_rate(enhancer):
     png = io.BytesIO()
     Image.fromarray(img).save(png, format="PNG")
     assert np.array_equal(enhancer.enhance_bytes(png.getvalue(), rate=30), enhancer.enhance(img, 30))
-    with pytest.raises(DiracError, match="already decoded picture .* pass its rate"):
+    with pytest.raises(DiracError, match=r"already decoded picture .* give its rate .*\(pass rate=\)"):
         enhancer.enhance_bytes(png.getvalue())
 
 
@@ -305,7 +305,7 @@ def test_weights_saved_with_a_ddpm_scheduler_load_as_they_sampled(enhancer, tmp_
     DDPMScheduler(beta_schedule="squaredcos_cap_v2", prediction_type="sample", clip_sample=False).save_pretrained(tmp_path / "old" / "scheduler")
     loaded = Enhancer.from_pretrained(tmp_path / "old")
     assert (loaded.pipeline.scheduler.config.t_start_min, loaded.pipeline.scheduler.config.detail_sigma) == (450, 2.0)
-    from dirac.scheduler import DiracScheduler
+    from dirac.core.scheduler import DiracScheduler
 
     enhancer.pipeline.scheduler = DiracScheduler(t_start_min=450, detail_sigma=2.0)
     try:
@@ -316,6 +316,18 @@ def test_weights_saved_with_a_ddpm_scheduler_load_as_they_sampled(enhancer, tmp_
     DDPMScheduler(beta_schedule="linear", prediction_type="sample").save_pretrained(tmp_path / "old" / "scheduler")
     with pytest.raises(DiracError, match="linear betas .* not the cosine, clean-sample schedule"):
         Enhancer.from_pretrained(tmp_path / "old")
+
+
+def test_weights_saved_before_the_modules_moved_still_load(enhancer, tmp_path):
+    """model_index.json records the module that saved each part (``dirac.model`` before the
+    ``dirac/core`` layout): loading reads the parts by their folders, so old folders load."""
+    enhancer.pipeline.save_pretrained(tmp_path / "w")
+    index_path = tmp_path / "w" / "model_index.json"
+    index = json.loads(index_path.read_text())
+    assert index["model"] == ["dirac.core.model", "ResidualDenoiser"]
+    index_path.write_text(json.dumps({**index, "model": ["dirac.model", "ResidualDenoiser"], "scheduler": ["dirac.scheduler", "DiracScheduler"]}))
+    img = smooth_image(32, 32)
+    assert np.array_equal(Enhancer.from_pretrained(tmp_path / "w").enhance(img, 20), enhancer.enhance(img, 20))
 
 
 def test_bf16_precision_runs_the_network_in_bf16_and_returns_what_fp32_does_within_rounding(enhancer, monkeypatch):
@@ -331,19 +343,19 @@ def test_bf16_precision_runs_the_network_in_bf16_and_returns_what_fp32_does_with
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_only_where_the_device_runs_it_natively(enhancer, monkeypatch, native):
-    import dirac.sampler
+    import dirac.core.sampler
 
     seen = []
     forward = type(enhancer.pipeline.model).forward
     monkeypatch.setattr(type(enhancer.pipeline.model), "forward",
                         lambda self, *a: seen.append(torch.is_autocast_enabled("cpu")) or forward(self, *a))
-    monkeypatch.setattr(dirac.sampler, "fast_bf16", lambda device: native)
+    monkeypatch.setattr(dirac.core.sampler, "fast_bf16", lambda device: native)
     enhancer.enhance(smooth_image(16, 16), 20)
     assert seen == [native]
 
 
 def test_fast_bf16_knows_only_cpus_and_gpus():
-    from dirac.sampler import fast_bf16
+    from dirac.core.sampler import fast_bf16
 
     assert isinstance(fast_bf16("cpu"), bool) and fast_bf16("meta") is False
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from dirac.model import ResidualDenoiser
+from dirac.core.model import ResidualDenoiser
 
 from conftest import TINY_MODEL, TINY_STATS
 

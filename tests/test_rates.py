@@ -2,7 +2,7 @@
 import pytest
 
 from dirac import DiracError
-from dirac.rates import check_rate, interpolate_stat, normalise_rate
+from dirac.core.rates import check_rate, interpolate_stat, normalise_rate
 
 
 @pytest.mark.parametrize(
@@ -18,7 +18,7 @@ def test_range_ends_and_errors():
     assert normalise_rate("vvc", 63) == 0 and normalise_rate("vvc", 0) == 1
     with pytest.raises(DiracError, match="outside"):
         normalise_rate("hevc", 52)
-    with pytest.raises(DiracError, match="no rate convention"):
+    with pytest.raises(DiracError, match="unknown codec .png"):
         normalise_rate("png", 3)
 
 

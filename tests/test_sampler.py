@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from dirac import DiracError
-from dirac.sampler import calls_for, sample_residual
-from dirac.scheduler import DiracScheduler, check_detail_sigma, gaussian_blur, late_start_timesteps
+from dirac.core.sampler import calls_for, sample_residual
+from dirac.core.scheduler import DiracScheduler, check_detail_sigma, gaussian_blur, late_start_timesteps
 
 SHAPE = (1, 3, 16, 16)
 

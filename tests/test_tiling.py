@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from dirac import DiracError
-from dirac.tiling import apply_tiled, tile_starts
+from dirac.core.tiling import apply_tiled, check_tiling, tile_starts
 
 
 def test_tile_starts_cover_and_stay_on_grid():
@@ -30,9 +30,8 @@ def test_single_tile_is_exactly_one_call():
 
 
 def test_tile_size_must_be_on_grid():
-    zeros = torch.zeros(1, 3, 32, 32)
     for tile, overlap, message in [(50, 16, "tile must be a multiple of 16 above the 16-pixel overlap, got 50"),
                                    (16, 16, "above the 16-pixel overlap, got 16"),
                                    (64, 8, "overlap must be a non-negative multiple of 16, got 8")]:
         with pytest.raises(DiracError, match=message):
-            apply_tiled(lambda a, b: a, zeros, zeros, tile=tile, overlap=overlap)
+            check_tiling(tile, overlap)

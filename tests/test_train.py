@@ -13,9 +13,9 @@ from PIL import Image
 
 from base_codecs import DiracError
 from dirac import Enhancer
-from dirac.pipeline import DiracPipeline
-from dirac.train import Trainer
-from dirac.train_config import TrainConfig
+from dirac.core.pipeline import DiracPipeline
+from dirac.training.trainer import Trainer
+from dirac.training.config import TrainConfig
 
 from conftest import TINY_MODEL
 
@@ -141,14 +141,14 @@ def test_steps_not_above_trained_steps_is_refused(tmp_path):
     ("--batch", "0", "batch must be at least 1"),
     ("--lr", "-1", "lr must be a positive number"),
     ("--lr", "nan", "lr must be a finite number"),
-    ("--min-lr", "1", "min lr (--min-lr) must lie in 0..lr"),
-    ("--regression-fraction", "2", "regression fraction must lie in 0..1"),
+    ("--min-lr", "1", "min_lr must lie in 0..lr (0.0003), got 1.0 (use --min-lr)"),
+    ("--regression-fraction", "2", "regression_fraction must lie in 0..1"),
     ("--steps", "0", "steps must be at least 1"),
     ("--patch", "40", "patch must be a positive multiple of 16"),
-    ("--checkpoint-minutes", "0", "checkpoint minutes must be positive"),
-    ("--max-minutes", "-5", "max minutes must be positive"),
+    ("--checkpoint-minutes", "0", "checkpoint_minutes must be positive"),
+    ("--max-minutes", "-5", "max_minutes must be positive"),
     ("--seed", "-1", "seed must be at least 0"),
-    ("--perceptual-weight", "-1", "perceptual weight (--perceptual-weight) must be at least 0"),
+    ("--perceptual-weight", "-1", "perceptual_weight must be at least 0, got -1.0 (use --perceptual-weight)"),
 ])
 def test_bad_training_options_are_one_line_errors_before_anything_is_written(tmp_path, capsys, option, value, message):
     from dirac.cli import main
@@ -162,7 +162,7 @@ def test_bad_training_options_are_one_line_errors_before_anything_is_written(tmp
 
 
 def test_continued_run_keeps_its_saved_settings_unless_told_otherwise(tmp_path):
-    from dirac.train_config import continued_config
+    from dirac.training.config import continued_config
 
     saved = TrainConfig(data=["d"], out=str(tmp_path), steps=500, lr=2e-4, regression_fraction=0.6, seed=7, model=TINY_MODEL)
     (tmp_path / "train_config.json").write_text(json.dumps(vars(saved)))
@@ -177,7 +177,7 @@ def test_continued_run_keeps_its_saved_settings_unless_told_otherwise(tmp_path):
 
 @pytest.mark.parametrize("saved, kept", [("no", "fp32"), ("bf16", "bf16")])
 def test_a_run_saved_with_the_old_mixed_precision_key_keeps_its_precision(tmp_path, saved, kept):
-    from dirac.train_config import continued_config
+    from dirac.training.config import continued_config
 
     config = {k: v for k, v in vars(TrainConfig(data=["d"], out=str(tmp_path))).items() if k != "precision"}
     (tmp_path / "train_config.json").write_text(json.dumps({**config, "mixed_precision": saved}))
@@ -187,7 +187,7 @@ def test_a_run_saved_with_the_old_mixed_precision_key_keeps_its_precision(tmp_pa
 
 
 def test_continued_vvc_run_keeps_its_sources_but_not_its_time_limit(tmp_path):
-    from dirac.train_config import continued_config
+    from dirac.training.config import continued_config
 
     saved = TrainConfig(codec="vvc", data=["coded"], sources=["originals"], out=str(tmp_path), max_minutes=65.0)
     (tmp_path / "train_config.json").write_text(json.dumps(vars(saved)))
@@ -198,7 +198,7 @@ def test_continued_vvc_run_keeps_its_sources_but_not_its_time_limit(tmp_path):
 
 @pytest.mark.parametrize("saved", ["null", '"steps"', '{"steps": "10"}', '{"lr": null}', '{"batch": 2.5}', '{"sources": "x"}', "{not json"])
 def test_damaged_saved_config_is_a_one_line_error(tmp_path, saved):
-    from dirac.train_config import continued_config
+    from dirac.training.config import continued_config
 
     (tmp_path / "train_config.json").write_text(saved)
     with pytest.raises(DiracError, match="train_config.json is unreadable|training: "):
@@ -206,7 +206,7 @@ def test_damaged_saved_config_is_a_one_line_error(tmp_path, saved):
 
 
 def test_codec_of_a_run_without_saved_config_comes_from_its_weights(tmp_path, tiny_enhancer):
-    from dirac.train_config import continued_config
+    from dirac.training.config import continued_config
 
     tiny_enhancer.pipeline.save_pretrained(tmp_path)  # weights (jpeg), no train_config.json
     assert continued_config(str(tmp_path), data=["d"]).codec == "jpeg"
@@ -245,8 +245,8 @@ def test_bad_model_options_in_a_saved_config_are_one_line_errors(tmp_path, capsy
 
 
 @pytest.mark.parametrize("out, message", [
-    ("", "--out is empty"),
-    ("a-file", "is a file, not a folder"),
+    ("", r"the run folder is empty; name one \(pass out=\)"),
+    ("a-file", "is a file, not a run folder"),
     ("a-file/run", "is not a writable folder"),
 ])
 def test_an_unusable_run_folder_is_refused_before_any_data_is_read(tmp_path, monkeypatch, out, message):
@@ -277,11 +277,11 @@ def test_training_data_must_be_folders_and_vvc_needs_its_sources(tmp_path, share
     make_images(tmp_path / "data", count=2)
     image = next((tmp_path / "data").iterdir())
     bitstreams = shared_dir / "datasets" / "vvc" / "train" / "cbsd68"  # pre-coded, but no --sources given
-    with pytest.raises(DiracError, match="give pre-coded bitstreams as --data and their originals as --sources"):
+    with pytest.raises(DiracError, match="give pre-coded bitstreams as the data and their originals as the sources"):
         Trainer(TrainConfig(codec="vvc", data=[str(bitstreams)], out=str(tmp_path / "w"), steps=2, model=TINY_MODEL))
     with pytest.raises(DiracError, match="is a file, not a directory of images"):
         Trainer(TrainConfig(data=[str(image)], out=str(tmp_path / "w"), steps=2, model=TINY_MODEL))
-    with pytest.raises(DiracError, match="give pre-coded bitstreams as --data and their originals as --sources"):
+    with pytest.raises(DiracError, match="give pre-coded bitstreams as the data and their originals as the sources"):
         Trainer(TrainConfig(codec="vvc", data=[str(tmp_path / "data")], out=str(tmp_path / "w"), steps=2, model=TINY_MODEL))
 
 
@@ -378,7 +378,7 @@ def test_growing_from_weights_of_another_codec_or_shape_is_a_one_line_error(tmp_
 @pytest.mark.parametrize("precision, rho", [("bf16", 0.5), ("fp32", 0.0), ("auto", 0.0)])
 def test_precision_and_perceptual_weight(tmp_path, precision, rho):
     """bf16 autocast and fp32 both train, auto as the CPU runs best; rho > 0 logs the LPIPS term of the diffusion examples."""
-    from dirac.sampler import fast_bf16
+    from dirac.core.sampler import fast_bf16
 
     make_images(tmp_path / "data", count=2)
     cfg = TrainConfig(data=[str(tmp_path / "data")], out=str(tmp_path / "w"), steps=20, batch=4, patch=32, val_every=20,

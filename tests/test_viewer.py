@@ -4,7 +4,6 @@ chromium-driver, driven by Selenium; skipped when they are not installed)."""
 from __future__ import annotations
 
 import _thread
-import argparse
 import base64
 import io
 import json
@@ -22,6 +21,9 @@ from PIL import Image
 import base_codecs
 from base_codecs import DiracError
 from dirac import viewer
+from dirac.commands import build_parser
+from dirac.commands import view as view_command
+from dirac.commands.view import parse_stops
 
 from bad_inputs import png_chunks, saved
 
@@ -40,9 +42,7 @@ def coded(tmp_path, textured_rgb):
 
 
 def view_args(image, weights, *extra):
-    parser = argparse.ArgumentParser()
-    viewer.add_view_parser(parser.add_subparsers())
-    return parser.parse_args(["view", str(image), "--weights", str(weights), *extra])
+    return build_parser().parse_args(["view", str(image), "--weights", str(weights), *extra])
 
 
 @pytest.fixture
@@ -90,11 +90,11 @@ def test_coverage_order_is_cheapest_first_then_spread():
 @pytest.mark.parametrize("text", ["", "0,x", "0,1.5", "-0.1", " , "])
 def test_bad_stops_are_refused(text):
     with pytest.raises(DiracError, match="--stops"):
-        viewer.parse_stops(text)
+        parse_stops(text)
 
 
 def test_stops_are_sorted_without_repeats():
-    assert viewer.parse_stops("1, 0,0.5,0.50") == [0.0, 0.5, 1.0]
+    assert parse_stops("1, 0,0.5,0.50") == [0.0, 0.5, 1.0]
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "10.0.0.1", "localhost", "::1", "example.org"])
@@ -162,7 +162,7 @@ def test_cmd_view_serves_opens_the_page_and_stops_on_ctrl_c(coded, tiny_weights,
 
         threading.Thread(target=visit, daemon=True).start()
 
-    monkeypatch.setattr(viewer.webbrowser, "open", open_page)
+    monkeypatch.setattr(view_command.webbrowser, "open", open_page)
     # interrupt_main does nothing where SIGINT is ignored, as in a shell's background job
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     args = view_args(coded[0], tiny_weights, "--stops", "0,1", "--rate", "30")

@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 
 from base_codecs import DiracError
-from dirac.sampler import calls_for
+from dirac.core.sampler import calls_for
 
 from ..labels import setting_name
 from . import Peer, PeerUnavailable, count_parameters, register
@@ -55,7 +55,7 @@ def _factory(codec: str, weights: Union[str, Path, None] = None, realism: Sequen
              device: str = "cpu", precision: str = "auto", **_) -> List[Peer]:
     from dirac import Enhancer
     from dirac.enhancer import default_weights
-    from dirac.sampler import check_precision
+    from dirac.core.sampler import check_precision
 
     folder = Path(weights) if weights is not None else default_weights(codec)
     if not (folder / "model_index.json").is_file():

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Optional, Tuple
 import numpy as np
 
 from base_codecs.core import CodecError, DiracError, ImageLike, as_uint8_array
-from dirac.arguments import check_device, whole
+from dirac.checks import check_device, default_device, whole
 
 if TYPE_CHECKING:
     import torch
@@ -55,18 +55,15 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def device_or_default(device: Optional[str]) -> str:
-    """The device a network metric runs on: the one asked for once torch can use it here, else CUDA when
-    present, else CPU. Checked with a one-element tensor, so a bad name fails before a model is built."""
-    import torch
-
+    """The device a network metric runs on: the one asked for once torch can use it here, else
+    :func:`dirac.checks.default_device`. Checked with a one-element tensor, so a bad name fails before a model is built."""
     if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return default_device()
     return check_device(device, error=MetricError)
 
 
 def to_tensor(image: np.ndarray, device: str) -> torch.Tensor:
     """uint8 image -> 1x3xHxW float tensor in [0, 1] (grey replicated), on ``device``."""
-    import torch
+    from dirac.core.pixels import pixels_to_tensor
 
-    t = torch.from_numpy(np.ascontiguousarray(as_rgb(image).transpose(2, 0, 1)))
-    return (t.to(device=device, dtype=torch.float32) / 255.0)[None]
+    return pixels_to_tensor(as_rgb(image), device)

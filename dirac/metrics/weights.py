@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional
-from unittest import mock
 
 from base_codecs.core import DiracError
+from dirac.io import atomic_file
 
 if TYPE_CHECKING:
     import torch
@@ -163,12 +163,8 @@ def _store(artifact: Artifact, data: bytes) -> Path:
     """Convert and write atomically, so a crash never leaves a half-written cache file."""
     target = cache_dir() / artifact.filename
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_file(target) as tmp:
         artifact.convert(data, tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 
@@ -310,15 +306,20 @@ def untrained_trunks() -> Iterator[None]:
     initialisation runs on a forked RNG so it does not move the caller's seed.
     """
     import torch
+    import torchvision.models
     from torchvision.models import vgg
 
     def features_only(pretrained: bool = False) -> SimpleNamespace:
         return SimpleNamespace(features=vgg.make_layers(vgg.cfgs["D"]))
 
-    with torch.random.fork_rng(devices=[]), mock.patch("torchvision.models.vgg16", features_only), \
-            warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*weights.*", category=UserWarning)  # torchvision `pretrained=`
-        yield
+    full = torchvision.models.vgg16  # lpips and DISTS_pytorch look it up here when they build
+    torchvision.models.vgg16 = features_only
+    try:
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*weights.*", category=UserWarning)  # torchvision `pretrained=`
+            yield
+    finally:
+        torchvision.models.vgg16 = full
 
 
 def _main(argv: Optional[List[str]] = None) -> int:

@@ -25,7 +25,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from base_codecs import DiracError
 
-from .arguments import number, whole
+from ..checks import number, whole
 
 T_START_MIN, T_START_MAX = 500, 700  # where sampling starts: at the finest and the coarsest rate
 DETAIL_SIGMA = 1.0  # pixels; chosen on the held-out training images (benchmarks/detail_scale.py)

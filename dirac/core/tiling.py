@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from base_codecs import DiracError
 
-from .arguments import whole
+from ..checks import whole
 
 DEFAULT_OVERLAP = 32  # pixels blended between neighbouring tiles
 # A 768x512 picture is one tile; a 24-megapixel one peaks at 1.80 GB in bf16, 2.01 GB in fp32
@@ -57,14 +57,14 @@ def apply_tiled(
     x: torch.Tensor,
     tile: int,
     overlap: int,
-    multiple: int = 16,
 ) -> torch.Tensor:
     """``fn(z_t_tile, x_tile)`` over the whole image, blended, at ``z_t``'s (padded) size.
 
-    ``x`` may be smaller than ``z_t`` (up to the padding to ``multiple``): its tiles are
+    ``x`` may be smaller than ``z_t`` (by the padding to the network's stride): its tiles are
     edge-replicated to full tile size, exactly as if the whole image had been padded.
+    ``tile`` and ``overlap`` are as :func:`check_tiling` returns them (checked once per image,
+    by the caller, not at every denoising step).
     """
-    tile, overlap = check_tiling(tile, overlap, multiple)
     _, channels, height, width = z_t.shape
     ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     th, tw = min(tile, height), min(tile, width)

@@ -7,16 +7,17 @@ every N-th frame of each video, and writes its own outputs, so no gathering is n
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import List
-
-from tqdm.auto import tqdm
 
 import base_codecs
 from base_codecs import DiracError
 
-VIDEO_FAMILIES = {"hevc": base_codecs.hevc.iter_frames, "vvc": base_codecs.vvc.iter_frames}
+from ..io import check_output, check_unique_stems, expand_inputs, write_image
+from .common import EnhancerCache, add_enhance_arguments, check_dial, decode_with_rate, dial_options, for_each_file, output_path
+
+HELP = "enhance many files or video frames; scales out with `accelerate launch`"
+VIDEO_FAMILIES = [family for family in base_codecs.families() if base_codecs.codec_type(family).video]
 
 
 def is_video(path: Path) -> bool:
@@ -34,13 +35,11 @@ def is_video(path: Path) -> bool:
 def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int, video: bool) -> int:
     """Enhance frames ``rank``, ``rank + world``, ... of ``src``; returns how many were written.
     A video that fails part-way takes back the frames it wrote: no half-enhanced clips."""
-    from .cli import check_output, decode_with_rate, dial_options, write_image_atomic
-
     family, decoded, rate = decode_with_rate(src, args, video)
     enhancer = cache.get(family)
     if video and family not in VIDEO_FAMILIES:
         raise DiracError(f"holds {family} data, not a video dirac reads ({', '.join(VIDEO_FAMILIES)})")
-    frames = VIDEO_FAMILIES[family](src) if video else iter([decoded.image])
+    frames = base_codecs.get_codec(family).iter_frames(src) if video else iter([decoded.image])
     written: List[Path] = []
     try:
         for index, frame in enumerate(frames):
@@ -50,7 +49,7 @@ def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int, 
             fmt = check_output(dst, [src], frame.shape)
             # one seed for every frame: shared noise, so synthesised texture does not flicker
             out = enhancer.enhance(frame, rate, **dial_options(args))
-            write_image_atomic(out, dst, fmt)
+            write_image(out, dst, fmt)
             written.append(dst)
     except BaseException:
         for dst in written:
@@ -69,15 +68,19 @@ def check_frame_names(stills: List[Path], videos: List[Path]) -> None:
             raise DiracError(f"{still} and the frames of {video_stems[match.group(1)]} would both write {still.stem}.png; rename one")
 
 
-def cmd_batch(args) -> None:
+def add_arguments(p) -> None:
+    p.add_argument("inputs", nargs="+", help="files, directories or glob patterns (images, or HEVC/VVC videos: every frame)")
+    p.add_argument("-o", "--output", required=True, help="existing output directory")
+    add_enhance_arguments(p, "shared by all frames, so texture does not flicker", seed_default=0)
+
+
+def run(args) -> None:
     from accelerate import PartialState
 
-    from .cli import EnhancerCache, about, check_dial, check_unique_stems, expand_inputs, output_path
-
-    import torch
+    from ..checks import default_device
 
     check_dial(args)
-    state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only machines still split work
+    state = PartialState(cpu=default_device() == "cpu")  # CPU-only machines still split work
     inputs = expand_inputs(args.inputs)
     check_unique_stems(inputs)
     out_dir = output_path(args.output, "an existing output directory")
@@ -89,25 +92,14 @@ def cmd_batch(args) -> None:
     stills = [p for p in inputs if p not in videos]
     check_frame_names(stills, videos)
     mine = stills[rank::world] + videos  # every process takes a share of each video's frames
-    failures, written = 0, 0
-    for src in tqdm(mine, desc=f"batch[{rank}]", unit="file", disable=not state.is_main_process):
+    written = 0
+
+    def enhance(src: Path) -> None:
+        nonlocal written
         share = (rank, world) if src in videos else (0, 1)
-        try:
-            written += enhance_share(src, out_dir, args, cache, *share, video=src in videos)
-        except DiracError as exc:
-            failures += 1
-            tqdm.write(f"dirac: error: {about(src, exc)}", file=sys.stderr)
+        written += enhance_share(src, out_dir, args, cache, *share, video=src in videos)
+
+    failures = for_each_file(mine, enhance, args, desc=f"batch[{rank}]", show=state.is_main_process, alone_raises=False)
     print(f"process {rank}/{world}: wrote {written} images, {failures} failures")
     if failures:
         raise DiracError(f"{failures} of {len(mine)} inputs failed in process {rank}")
-
-
-def add_batch_parser(sub) -> None:
-    """The ``batch`` subcommand (see the module docstring)."""
-    from .cli import add_enhance_arguments
-
-    p = sub.add_parser("batch", help="enhance many files or video frames; scales out with `accelerate launch`")
-    p.add_argument("inputs", nargs="+", help="files, directories or glob patterns (images, or HEVC/VVC videos: every frame)")
-    p.add_argument("-o", "--output", required=True, help="existing output directory")
-    add_enhance_arguments(p, "shared by all frames, so texture does not flicker", seed_default=0)
-    p.set_defaults(func=cmd_batch)

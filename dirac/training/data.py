@@ -2,7 +2,6 @@
 ``base_codecs`` at random rates, plus the per-rate residual statistics."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -11,7 +10,8 @@ import numpy as np
 import base_codecs
 from base_codecs import DiracError, images
 
-from .metrics.fidelity import y_channel
+from ..io import unique_files
+from ..metrics.fidelity import y_channel
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm"}
 
@@ -29,30 +29,15 @@ def find_images(dirs: Sequence[str | Path]) -> List[Path]:
     return unique_files(sorted(paths))  # a folder named twice gives its images once
 
 
-def unique_files(paths: Sequence[Path]) -> List[Path]:
-    """``paths`` in order without repeats of one file, however its folder is spelled (relative,
-    absolute, through linked folders; the first spelling kept); differently named links stay
-    apart, as they name different outputs."""
-    unique: Dict[Path, Path] = {}
-    for path in paths:
-        unique.setdefault(resolved(path.parent) / path.name, path)
-    return list(unique.values())
-
-
-def resolved(path: Path) -> Path:
-    """``path`` with every link followed; a link loop stays as it is (reading it reports it)."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path
-
-
-def check_coded_on_the_fly(codec: str) -> None:
-    """Training from plain images codes them on the fly: only codecs with an encoder here can."""
-    if codec not in DEGRADATIONS:
-        raise DiracError(f"{codec} cannot be coded on the fly (only {', '.join(DEGRADATIONS)} can); "
-                         + ("give pre-coded bitstreams as --data and their originals as --sources" if codec == "vvc"
-                            else f"dirac cannot train {codec}"))
+def degradation_of(codec: str) -> base_codecs.Degradation:
+    """How training codes plain images with ``codec`` (its plugin says), or a DiracError where it
+    cannot: training from plain images codes them on the fly, so only codecs with an encoder can."""
+    degradation = base_codecs.codec_type(codec).degradation
+    if degradation is None:
+        able = [f for f in base_codecs.families() if base_codecs.codec_type(f).degradation is not None]
+        raise DiracError(f"{codec} cannot be coded on the fly (only {', '.join(able)} can); give pre-coded bitstreams "
+                         "as the data and their originals as the sources", option="sources")
+    return degradation
 
 
 def load_images(paths: Sequence[Path], patch: int) -> List[np.ndarray]:
@@ -62,7 +47,7 @@ def load_images(paths: Sequence[Path], patch: int) -> List[np.ndarray]:
     small = [p for p, im in zip(paths, loaded) if min(im.shape[:2]) < patch]
     if small:
         raise DiracError(f"{len(small)} training images are smaller than the {patch}px patch (e.g. {small[0]}); "
-                         "remove them or pass a smaller --patch")
+                         "remove them or give a smaller patch", option="patch")
     return loaded
 
 
@@ -70,38 +55,6 @@ def load_image(path: Path) -> np.ndarray:
     """HxW (grey sources) or HxWx3 uint8, by the rules every other image input follows
     (``base_codecs.images``: 16-bit keeps the top 8 bits, alpha composited onto white)."""
     return images.decode_file(path)
-
-
-@dataclass(frozen=True)
-class Degradation:
-    """How training degrades patches for one codec: its rate keyword and range, colour modes."""
-
-    keyword: str
-    low: int
-    high: int
-    skew: float = 1.0  # rate = low + u**skew * (high - low), u uniform: > 1 favours low values
-    grid_step: int = 5
-    grey_fraction: float = 0.35
-    full_chroma_fraction: float = 0.2
-
-    def sample(self, rng: np.random.Generator) -> Tuple[int, dict]:
-        """A random rate (skewed towards the coarse end) and the encode keywords for it."""
-        rate = int(round(self.low + rng.random() ** self.skew * (self.high - self.low)))
-        sub = "4:4:4" if rng.random() < self.full_chroma_fraction else "4:2:0"
-        return rate, {self.keyword: rate, "subsampling": sub}
-
-    def grid(self) -> List[int]:
-        """Rates at which residual statistics are measured."""
-        return list(range(self.low, self.high + 1, self.grid_step))
-
-    def encode_kwargs(self, rate: float) -> dict:
-        return {self.keyword: int(rate)}
-
-
-DEGRADATIONS: Dict[str, Degradation] = {
-    "jpeg": Degradation("quality", 5, 95, skew=2.0),  # IJG quality; median about 27
-    "hevc": Degradation("qp", 22, 47, skew=0.5),  # x265 intra QP; median about 40
-}
 
 
 class PatchSampler:
@@ -112,13 +65,12 @@ class PatchSampler:
     """
 
     def __init__(self, images: List[np.ndarray], codec: str, patch: int, seed: int = 0):
-        check_coded_on_the_fly(codec)
+        self.rates = degradation_of(codec)
         small = [im.shape for im in images if min(im.shape[:2]) < patch]
         if small:
             raise DiracError(f"{len(small)} training images are smaller than the {patch}px patch")
         self.images, self.patch = images, patch
         self.codec = base_codecs.get_codec(codec)
-        self.rates = DEGRADATIONS[codec]
         self.rng = np.random.default_rng(seed)
         areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
         self.weights = areas / areas.sum()
@@ -134,19 +86,20 @@ class PatchSampler:
             crop = y_channel(crop)
         return np.ascontiguousarray(crop)
 
-    def degrade(self, crop: np.ndarray, kwargs: dict) -> np.ndarray:
-        if crop.ndim == 2:
-            kwargs = {k: v for k, v in kwargs.items() if k != "subsampling"}
-        decoded = self.codec.decode(self.codec.encode(crop, **kwargs)).image
-        return decoded
+    def degrade(self, crop: np.ndarray, rate: int, subsampling: str) -> np.ndarray:
+        """``crop`` coded and decoded at ``rate`` (grey crops have no chroma to subsample)."""
+        options = {self.codec.rate_scale.keyword: int(rate)}
+        if crop.ndim == 3:
+            options["subsampling"] = subsampling
+        return self.codec.decode(self.codec.encode(crop, **options)).image
 
     def batch(self, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """originals, decodes (both BxPxPx3 uint8) and native rates (B floats)."""
         originals, decodes, rates = [], [], []
         for _ in range(size):
             crop = self._crop(self.rng)
-            rate, kwargs = self.rates.sample(self.rng)
-            decoded = self.degrade(crop, kwargs)
+            rate, subsampling = self.rates.sample(self.rng)
+            decoded = self.degrade(crop, rate, subsampling)
             if crop.ndim == 2:
                 crop, decoded = np.repeat(crop[..., None], 3, 2), np.repeat(decoded[..., None], 3, 2)
             originals.append(crop)
@@ -162,7 +115,7 @@ class PatchSampler:
             crop = block_aligned_centre_crop(im, size)
             for rate in (grid[1], grid[len(grid) // 3]):
                 for c in [crop] if crop.ndim == 2 else [crop, y_channel(crop)]:
-                    examples.append((c, self.degrade(c, self.rates.encode_kwargs(rate)), rate))
+                    examples.append((c, self.degrade(c, rate, "4:2:0"), rate))
         return examples
 
     def residual_stats(self, per_rate: int = 48, quantile: float = 0.999, seed: int = 0) -> Dict[str, list]:
@@ -177,8 +130,8 @@ class PatchSampler:
         for rate in self.rates.grid():
             res = np.concatenate(
                 [
-                    (crop.astype(np.float32) - self.degrade(crop, {**kwargs, **self.rates.encode_kwargs(rate)})).ravel() / 255.0
-                    for crop, kwargs in crops
+                    (crop.astype(np.float32) - self.degrade(crop, rate, subsampling)).ravel() / 255.0
+                    for crop, subsampling in crops
                 ]
             )
             s, t = residual_summary(res, quantile)
@@ -244,7 +197,7 @@ def load_coded_pairs(manifest_dirs: Sequence[str | Path], source_dirs: Sequence[
             except DiracError as e:
                 raise DiracError(f"{manifest}: {bitstream}: {e}") from None
             if decoded is None:
-                raise DiracError(f"{manifest}: {bitstream} is {family}, not {codec}; pass --codec {family}")
+                raise DiracError(f"{manifest}: {bitstream} is {family}, not {codec}; train codec {family}", option="codec")
             if decoded.image.shape != original.shape or decoded.rate.value is None:
                 raise DiracError(f"{manifest}: {bitstream} does not match its source crop or has no rate")
             pairs.setdefault(source, []).append((original, decoded.image, float(decoded.rate.value)))

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 from base_codecs import DiracError
 
-from .arguments import number, whole
+from ..checks import number, whole
 
 
 @dataclass
@@ -41,24 +41,24 @@ class TrainConfig:
     precision: str = "auto"  # "bf16": autocast with fp32 master weights (about half the step time on AVX-512 BF16 CPUs); "fp32"; "auto": bf16 where native
 
     def __post_init__(self):
-        rules = [  # field, its name in messages, its kind, whether it is in range, that range in words
-            ("steps", "steps", int, lambda v: v >= 1, "be at least 1"),
-            ("batch", "batch", int, lambda v: v >= 1, "be at least 1"),
-            ("patch", "patch", int, lambda v: v >= 16 and v % 16 == 0, "be a positive multiple of 16 pixels"),
-            ("warmup", "warmup", int, lambda v: v >= 0, "be at least 0"),
-            ("val_every", "val_every", int, lambda v: v >= 1, "be at least 1"),
-            ("seed", "seed", int, lambda v: v >= 0, "be at least 0"),
-            ("lr", "lr", float, lambda v: v > 0, "be a positive number"),
-            ("min_lr", "min lr (--min-lr)", float, lambda v: 0 <= v <= self.lr, f"lie in 0..lr ({self.lr!r})"),
-            ("regression_fraction", "regression fraction", float, lambda v: 0 <= v <= 1, "lie in 0..1"),
-            ("perceptual_weight", "perceptual weight (--perceptual-weight)", float, lambda v: v >= 0, "be at least 0"),
-            ("ema_decay", "ema_decay", float, lambda v: 0 <= v < 1, "lie in 0..1 (exclusive)"),
-            ("checkpoint_minutes", "checkpoint minutes", float, lambda v: v > 0, "be positive"),
-            ("max_minutes", "max minutes", float, lambda v: v > 0, "be positive"),
+        rules = [  # field, its kind, whether it is in range, that range in words
+            ("steps", int, lambda v: v >= 1, "be at least 1"),
+            ("batch", int, lambda v: v >= 1, "be at least 1"),
+            ("patch", int, lambda v: v >= 16 and v % 16 == 0, "be a positive multiple of 16 pixels"),
+            ("warmup", int, lambda v: v >= 0, "be at least 0"),
+            ("val_every", int, lambda v: v >= 1, "be at least 1"),
+            ("seed", int, lambda v: v >= 0, "be at least 0"),
+            ("lr", float, lambda v: v > 0, "be a positive number"),
+            ("min_lr", float, lambda v: 0 <= v <= self.lr, f"lie in 0..lr ({self.lr!r})"),
+            ("regression_fraction", float, lambda v: 0 <= v <= 1, "lie in 0..1"),
+            ("perceptual_weight", float, lambda v: v >= 0, "be at least 0"),
+            ("ema_decay", float, lambda v: 0 <= v < 1, "lie in 0..1 (exclusive)"),
+            ("checkpoint_minutes", float, lambda v: v > 0, "be positive"),
+            ("max_minutes", float, lambda v: v > 0, "be positive"),
         ]
-        for field_name, what, kind, in_range, wanted in rules:
-            value = getattr(self, field_name)
-            if value is None and field_name == "max_minutes":  # no time limit
+        for what, kind, in_range, wanted in rules:
+            value = getattr(self, what)
+            if value is None and what == "max_minutes":  # no time limit
                 continue
             try:  # numpy numbers count; saved as plain Python ones
                 value = whole(what, value) if kind is int else number(what, value)
@@ -66,10 +66,10 @@ class TrainConfig:
                     raise DiracError(what)
             except DiracError:
                 raise DiracError(f"training: {what} must be {'an integer' if kind is int else 'a finite number'}, "
-                                 f"got {value!r}") from None
+                                 f"got {value!r}", option=what) from None
             if not in_range(value):
-                raise DiracError(f"training: {what} must {wanted}, got {value!r}")
-            setattr(self, field_name, value)
+                raise DiracError(f"training: {what} must {wanted}, got {value!r}", option=what)
+            setattr(self, what, value)
         if self.precision not in ("auto", "fp32", "bf16"):
             raise DiracError(f"training: precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.init_from is not None and not (isinstance(self.init_from, str) and self.init_from.strip()):
@@ -105,11 +105,11 @@ def continued_config(out: str, **given) -> TrainConfig:
     except (OSError, ValueError):
         saved = None
     if not isinstance(saved, dict):
-        raise DiracError(f"{path} is unreadable or not a JSON object; fix it, or train into another --out "
-                         "(removing it would resume the run with default settings)")
+        raise DiracError(f"{path} is unreadable or not a JSON object; fix it, or train into another run folder "
+                         "(removing it would resume the run with default settings)", option="out")
     codec, trained = given.get("codec"), _folder_codec(Path(out), saved)
     if codec is not None and trained is not None and trained != codec:
-        raise DiracError(f"{out} holds {trained} training, not {codec}; train {codec} into another --out")
+        raise DiracError(f"{out} holds {trained} training, not {codec}; train {codec} into another run folder", option="out")
     if "mixed_precision" in saved:  # its name (and "no" for fp32) before inference and training shared one spelling
         saved.setdefault("precision", {"no": "fp32"}.get(saved["mixed_precision"], saved["mixed_precision"]))
     kept = {k: saved[k] for k in CARRIED_OVER if k in saved}

@@ -1,5 +1,6 @@
-"""Type checks for the numbers the public API takes, so a wrong type is a DiracError naming the
-argument, as a wrong value is (numpy and 0-d torch numbers count; bools and strings do not)."""
+"""Checks of what the public API is given, made once at the boundary: numbers (a wrong type is a
+DiracError naming the argument, as a wrong value is; numpy and 0-d torch numbers count, bools
+and strings do not) and devices (which one to use, and whether a named one is usable)."""
 from __future__ import annotations
 
 import numbers
@@ -12,6 +13,19 @@ from base_codecs import DiracError
 def _scalar(value):
     """A 0-d numpy array or torch tensor as its Python number; anything else unchanged."""
     return value.item() if getattr(value, "ndim", None) == 0 and hasattr(value, "item") else value
+
+
+def default_device() -> str:
+    """Where work runs unless told otherwise, the one rule for every command and metric: the GPU
+    accelerate would pick (CUDA, Apple, Intel), else the CPU."""
+    import torch
+
+    xpu = getattr(torch, "xpu", None)
+    for name, present in (("cuda", torch.cuda.is_available), ("mps", torch.backends.mps.is_available),
+                          ("xpu", lambda: bool(xpu and xpu.is_available()))):
+        if present():
+            return name
+    return "cpu"
 
 
 def check_device(device, what: str = "device", error: type = DiracError) -> str:

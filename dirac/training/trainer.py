@@ -32,12 +32,17 @@ from tqdm.auto import tqdm
 
 from base_codecs import DiracError
 
-from .data import PairSampler, PatchSampler, check_coded_on_the_fly, find_images, load_coded_pairs, load_images
-from .model import ResidualDenoiser
-from .pipeline import DiracPipeline
-from .rates import interpolate_stat, normalise_rate
-from .scheduler import DiracScheduler
-from .train_config import TrainConfig
+from ..checks import default_device
+from ..core.model import ResidualDenoiser
+from ..core.pipeline import DiracPipeline, check_config, quiet_diffusers
+from ..core.pixels import pixels_to_tensor, tensor_to_pixels
+from ..core.rates import interpolate_stat, normalise_rate
+from ..core.sampler import check_precision
+from ..core.scheduler import DiracScheduler
+from ..io import atomic_file, process_umask
+from ..metrics.fidelity import psnr
+from .config import TrainConfig
+from .data import PairSampler, PatchSampler, degradation_of, find_images, load_coded_pairs, load_images
 
 # What a saved config's ``model`` may set for a new model (the rest comes from the data)
 MODEL_OPTIONS = sorted(set(inspect.signature(ResidualDenoiser.__init__).parameters) - {"self", "codec", "stats_rates", "stats_sigma", "stats_tau"})
@@ -76,22 +81,10 @@ def make_samplers(cfg: TrainConfig, seed: int):
         train, val = split_validation(sorted(pairs))
         flat = lambda names: [p for n in names for p in pairs[n]]  # noqa: E731
         return PairSampler(flat(train), cfg.patch, seed), PairSampler(flat(val), 1).fixed_crops()
-    check_coded_on_the_fly(cfg.codec)
+    degradation_of(cfg.codec)  # refused before the images are read
     train, val = split_validation(find_images(cfg.data))
     sampler = PatchSampler(load_images(train, cfg.patch), cfg.codec, cfg.patch, seed)
     return sampler, PatchSampler(load_images(val, cfg.patch), cfg.codec, 1, seed=1234).fixed_crops()
-
-
-def to_tensor(batch: np.ndarray, device) -> torch.Tensor:
-    """BxHxWx3 uint8 -> Bx3xHxW float in [0, 1], channels-last."""
-    t = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float().div_(255)
-    return t.contiguous(memory_format=torch.channels_last)
-
-
-def _has_accelerator() -> bool:
-    """A CUDA, Apple or Intel GPU: without one, accelerate is told to split work on the CPU."""
-    xpu = getattr(torch, "xpu", None)
-    return torch.cuda.is_available() or torch.backends.mps.is_available() or bool(xpu and xpu.is_available())
 
 
 def _remove(path: Path) -> None:
@@ -106,15 +99,15 @@ def check_out(out: str) -> Path:
     """The run folder ``out``, once it can be one: said before any data is read."""
     path = Path(out)
     if not str(out).strip():
-        raise DiracError("training: --out is empty; name the run folder")
+        raise DiracError("training: the run folder is empty; name one", option="out")
     if path.exists() and not path.is_dir():
-        raise DiracError(f"training: --out {out} is a file, not a folder")
+        raise DiracError(f"training: {out} is a file, not a run folder", option="out")
     try:
         existing = next(p for p in [path, *path.resolve().parents] if p.exists())
     except (OSError, RuntimeError):  # a symbolic-link loop
-        raise DiracError(f"training: cannot create or write --out {out} (too many levels of symbolic links)") from None
+        raise DiracError(f"training: cannot create or write the run folder {out} (too many levels of symbolic links)") from None
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise DiracError(f"training: cannot create or write --out {out} ({existing} is not a writable folder)")
+        raise DiracError(f"training: cannot create or write the run folder {out} ({existing} is not a writable folder)")
     return path
 
 
@@ -127,7 +120,7 @@ class Trainer:
         unknown = sorted(set(cfg.model) - set(MODEL_OPTIONS))
         if unknown:
             raise DiracError(f"training: unknown model option(s) {', '.join(map(str, unknown))}; known: {', '.join(MODEL_OPTIONS)}")
-        self.accelerator = Accelerator(cpu=not _has_accelerator())  # CPU-only machines still split work
+        self.accelerator = Accelerator(cpu=default_device() == "cpu")  # CPU-only machines still split work
         torch.manual_seed(cfg.seed + self.accelerator.process_index)
         self.step, self.best, self.model, state, warm = 0, -math.inf, None, None, False
         if self.ckpt.exists():
@@ -137,7 +130,7 @@ class Trainer:
             self.model, warm = self._weights(), True
             self.step = self._logged_steps()
         if self.step >= cfg.steps:  # said before the minutes of decoding training data
-            raise DiracError(f"{self.out} already holds {self.step} trained steps; pass --steps above that to train further")
+            raise DiracError(f"{self.out} already holds {self.step} trained steps; give more steps in all to train further", option="steps")
         self.sampler, self.val = make_samplers(cfg, cfg.seed + self.accelerator.process_index)
         if self.model is None:
             self.model = self._new_model()
@@ -185,21 +178,17 @@ class Trainer:
 
     def _weights(self, folder: Path = None) -> ResidualDenoiser:
         """The saved model a run warm-starts (or grows) from, or a one-line error."""
-        from .enhancer import quiet_diffusers
-
         folder = self.out if folder is None else folder
         try:
             with quiet_diffusers():
                 return ResidualDenoiser.from_pretrained(folder / "model")
         except Exception as e:  # diffusers raises many types for a damaged folder
             raise DiracError(f"{folder / 'model'} holds damaged weights ({type(e).__name__}); fix or remove them, "
-                             "or train into another --out") from None
+                             "or train into another run folder", option="out") from None
 
     def _saved_scheduler(self) -> DiracScheduler:
-        """The scheduler of weights already in --out (t_start range, detail scale), else of those
+        """The scheduler of weights already in the run folder (t_start range, detail scale), else of those
         grown from: a continued run keeps its sampling settings rather than the defaults."""
-        from .enhancer import check_config
-
         folder = self.out
         if not (folder / "model_index.json").exists() and self.cfg.init_from:  # a grown model samples as the one it grew from
             folder = Path(self.cfg.init_from)
@@ -227,7 +216,7 @@ class Trainer:
             return model, state
         except Exception as e:  # a damaged pickle raises almost anything
             raise DiracError(f"{self.ckpt} is damaged ({type(e).__name__}); remove it to warm-start from the "
-                             f"weights in {self.out}, or train into another --out") from None
+                             f"weights in {self.out}, or train into another run folder", option="out") from None
 
     def _log_rows(self) -> List[dict]:
         """The log's rows, once each names a whole step (the resumed schedule is read from them)."""
@@ -241,7 +230,7 @@ class Trainer:
                 row["step"] = str(int(row["step"]))
             return rows
         except (OSError, KeyError, TypeError, ValueError, csv.Error):
-            raise DiracError(f"{path} is damaged (each row must name its step); fix it, or train into another --out") from None
+            raise DiracError(f"{path} is damaged (each row must name its step); fix it, or train into another run folder", option="out") from None
 
     def _logged_steps(self) -> int:
         """Steps already trained according to the log, so a warm start continues the LR schedule."""
@@ -264,14 +253,12 @@ class Trainer:
     @functools.cached_property
     def precision(self) -> str:
         """The run's arithmetic, "auto" resolved for this device."""
-        from .sampler import check_precision
-
         return check_precision(self.cfg.precision, self.accelerator.device)
 
     @functools.cached_property
     def lpips(self) -> torch.nn.Module:
         """LPIPS (AlexNet, offline reference weights) as a frozen loss on [-1, 1] images."""
-        from .metrics.lpips_metric import model
+        from ..metrics.lpips_metric import model
 
         net = model("alex", str(self.accelerator.device))
         net.requires_grad_(False)
@@ -296,7 +283,7 @@ class Trainer:
     def train_step(self) -> dict:
         cfg, dev = self.cfg, self.accelerator.device
         originals, decodes, rates = self.sampler.batch(cfg.batch)
-        x, x_tilde = to_tensor(originals, dev), to_tensor(decodes, dev)
+        x, x_tilde = (pixels_to_tensor(b, dev).contiguous(memory_format=torch.channels_last) for b in (originals, decodes))
         sigma = torch.tensor([interpolate_stat(self.unwrapped.config.stats_rates, self.unwrapped.config.stats_sigma, r) for r in rates], device=dev)
         z_0 = (x - x_tilde) / sigma.view(-1, 1, 1, 1).float()
         z_t, t, regression = self._noisy_inputs(z_0, rates)
@@ -347,24 +334,17 @@ class Trainer:
         """Mean PSNR gain (dB) of the one-call output over the base decode on held-out crops."""
         gains = []
         for original, decoded, rate in self.val:
-            t = torch.from_numpy(decoded.copy()).float().div(255)
-            t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
-            out = pipe(t, rate).squeeze(0)
-            out = out[0] if decoded.ndim == 2 else out.permute(1, 2, 0)
-            enhanced = (out * 255).round().numpy()
-            mse_base = np.mean((original.astype(np.float64) - decoded) ** 2)
-            mse_out = np.mean((original.astype(np.float64) - enhanced) ** 2)
-            gains.append(10 * np.log10(mse_base / max(mse_out, 1e-10)))
+            with torch.inference_mode():
+                enhanced = tensor_to_pixels(pipe(pixels_to_tensor(decoded), rate))
+            gains.append(psnr(original, enhanced) - psnr(original, decoded))
         return float(np.mean(gains))
 
     def save_weights(self, pipe: DiracPipeline) -> None:
-        """``pipe`` into --out, each part written aside first and then swapped in, so a full disk or
+        """``pipe`` into the run folder, each part written aside first and then swapped in, so a full disk or
         an interrupt leaves the previous best weights whole; files follow the umask. The tensors
         are stored as fp16 (half the size in a clone; they load as fp32), the run's fp32 state
         stays in its checkpoint."""
         from safetensors.torch import load_file, save_file
-
-        from .cli import process_umask
 
         staging = self.out / ".saving"
         with self._writing(staging):
@@ -401,10 +381,8 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         self.ckpt.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.ckpt.with_suffix(".tmp")
-        with self._writing(tmp):
+        with self._writing(self.ckpt), atomic_file(self.ckpt) as tmp:
             self._save_state(tmp)
-        tmp.replace(self.ckpt)
 
     def _save_state(self, tmp: Path) -> None:
         torch.save(

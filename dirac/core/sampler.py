@@ -1,4 +1,4 @@
-"""The realism dial over late-start residual sampling (:class:`dirac.scheduler.DiracScheduler`).
+"""The realism dial over late-start residual sampling (:class:`dirac.core.scheduler.DiracScheduler`).
 
 The first call sees a zero residual at ``t_start`` and returns the one-call (MMSE) estimate;
 later calls follow a DDIM trajectory (``eta`` 0: deterministic after the first noise draw;
@@ -18,7 +18,7 @@ import torch
 
 from base_codecs import DiracError
 
-from .arguments import number, whole
+from ..checks import number, whole
 from .scheduler import T_START_MIN, DiracScheduler
 
 Denoiser = Callable[[torch.Tensor, int], torch.Tensor]

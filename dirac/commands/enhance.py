@@ -1,0 +1,59 @@
+"""``dirac enhance``: enhance coded files (or already decoded images with their rate) into images."""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from base_codecs import DiracError
+
+from ..io import check_output, check_unique_stems, expand_inputs, status, write_image
+from .common import EnhancerCache, add_enhance_arguments, check_dial, decode_with_rate, dial_options, for_each_file, output_path
+
+HELP = "enhance JPEG (or other base-codec) files"
+MAX_THREADS = 1024
+
+
+def add_arguments(p) -> None:
+    p.add_argument("inputs", nargs="+", help="files, directories or glob patterns")
+    p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp), or a directory for several inputs")
+    add_enhance_arguments(p, "make stochastic (realism > 0) output reproducible", seed_default=None)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+
+
+def run(args) -> None:
+    import torch
+
+    from ..checks import check_device
+
+    if args.threads is not None:
+        if not 1 <= args.threads <= MAX_THREADS:
+            raise DiracError(f"--threads must be in 1..{MAX_THREADS}, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    check_device(args.device, "--device")
+    check_dial(args)
+    inputs = expand_inputs(args.inputs)
+    output = output_path(args.output, "an output file or an existing directory")
+    found = status(output, output=True)
+    is_dir = found is not None and stat.S_ISDIR(found.st_mode)
+    into_dir = len(inputs) > 1 or is_dir or args.output.endswith(os.sep)
+    if into_dir and not is_dir:
+        raise DiracError(f"{output}: {'with several inputs, ' if len(inputs) > 1 else ''}-o must be an existing directory")
+    if into_dir:
+        check_unique_stems(inputs)
+    cache = EnhancerCache(args.weights, args.device)
+
+    def enhance_file(src: Path) -> str:
+        from ..core.sampler import calls_for
+
+        dst = output / (src.stem + ".png") if into_dir else output
+        family, decoded, rate = decode_with_rate(src, args)
+        fmt = check_output(dst, inputs, decoded.image.shape)
+        write_image(cache.get(family).enhance(decoded, rate, progress=len(inputs) == 1, **dial_options(args)), dst, fmt)
+        calls = calls_for(args.realism, args.steps)  # says so when a small realism x steps rounds to one call
+        return f"{src} -> {dst}: {family} rate {rate:g}, realism {args.realism:g} ({calls} of {args.steps} network calls)"
+
+    failures = for_each_file(inputs, enhance_file, args, desc="files")
+    if failures:
+        raise DiracError(f"{failures} of {len(inputs)} files failed")
