@@ -1,4 +1,6 @@
-"""The one small interface every base-codec adapter implements, plus the registry.
+"""The one small interface every base-codec adapter implements, and the types it speaks in
+(decoded pictures, rates, rate scales, training degradations, errors); the registry is in
+``registry.py``.
 
 Adapters live in one module per codec family and register themselves on import,
 the way Pillow plugins do; callers only ever use :func:`get_codec`.
@@ -166,14 +168,14 @@ def as_uint8_array(image: ImageLike) -> np.ndarray:
 @dataclass(frozen=True)
 class RateScale:
     """What one codec's rate number means, written once in its plugin: the encoder checks it,
-    the enhancer is conditioned on it, benchmarks and the viewer sample it."""
+    the enhancer is conditioned on it, benchmarks sample it, the viewer names its unit."""
 
     unit: str  # what users call it: "quality", "QP", "quality index"
     keyword: str  # the ``encode`` keyword it is passed by
     low: float
     high: float
     finer_when_higher: bool  # JPEG quality: yes; a QP: no
-    defaults: Tuple[int, ...]  # the rates benchmarks and the viewer use unless told
+    defaults: Tuple[int, ...]  # the rates benchmarks use unless told
     lowest: Optional[float] = None  # also accepted below ``low`` (and enhanced as ``low``)
 
     def check(self, family: str, value) -> float:

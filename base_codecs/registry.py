@@ -56,7 +56,7 @@ def sniff(data: bytes) -> str:
         if _REGISTRY[name].sniff(data):
             return name
     if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
-        raise CodecError("an AVIF/HEIF image: its codec is not one dirac enhances (convert it to PNG and give its rate)")
+        raise CodecError("an AVIF/HEIF image: its codec is not one dirac enhances (convert it to PNG and give its rate)", option="rate")
     if is_container(data):
         raise CodecError("a video container (MP4/MOV/Matroska) without a readable HEVC track: truncated or corrupt, "
                          "or another video codec")

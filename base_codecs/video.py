@@ -260,6 +260,15 @@ def _coded_qp(stream, packets) -> Optional[int]:
     return None
 
 
+def first_qp(source: Source, fmt: Optional[str], what: str) -> Optional[int]:
+    """The first slice's QP, read from the headers as the packets stream by: neither the clip
+    decoded nor the file read whole. None when no slice header is found."""
+    with _av_errors(what):
+        container, stream = _open(source, fmt, what)
+        with container:
+            return _coded_qp(stream, (packet for packet in container.demux(stream) if packet.size))
+
+
 def _first_picture(data: bytes, fmt: Optional[str], what: str, read_qp: bool = False):
     """(first decoded frame, coded bytes per picture, slice QP if ``read_qp``)."""
     container, stream = _open(data, fmt, what)

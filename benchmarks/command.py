@@ -14,7 +14,10 @@ def run_command(work: Callable[[], Iterable[Union[Path, str]]]) -> int:
     try:
         for written in work():
             print(f"wrote {written}", flush=True)
-    except (DiracError, OSError) as exc:
+    except DiracError as exc:  # the argument that fixes it, worded as these commands' flag
+        print(f"error: {exc.worded({exc.option: '--' + exc.option.replace('_', '-')} if exc.option else {})}", file=sys.stderr)
+        return 2
+    except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -48,7 +48,7 @@ def fraction(text: str) -> float:
 
 
 def detail_sigma(text: str) -> float:
-    """dirac's detail scale in pixels, as ``dirac.core.sampler.check_detail_sigma`` takes it."""
+    """dirac's detail scale in pixels, as ``dirac.core.scheduler.check_detail_sigma`` takes it."""
     from base_codecs import DiracError
     from dirac.core.scheduler import check_detail_sigma  # imports torch: not on importing this module
 

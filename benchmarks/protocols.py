@@ -16,8 +16,9 @@ import numpy as np
 
 import base_codecs
 from base_codecs import DiracError
+from dirac.metrics.fidelity import y_channel
 
-if TYPE_CHECKING:  # importing datasets loads dirac (and torch); the speed baseline must not
+if TYPE_CHECKING:  # for the annotation only
     from .datasets import Dataset
 
 PROTOCOLS = ("colour", "grey")
@@ -45,8 +46,6 @@ def default_protocol(dataset: Dataset) -> str:
 def reference(image: np.ndarray, protocol: str, dataset: str) -> np.ndarray:
     """The picture a protocol codes and compares against."""
     if protocol == "grey":
-        from dirac.metrics.fidelity import y_channel  # imported here: importing dirac loads torch
-
         return y_channel(image)
     if protocol == "colour":
         if image.ndim == 2:

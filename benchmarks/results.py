@@ -45,7 +45,7 @@ def _json_safe(value):
 def write_json(path: Path, data: dict) -> Path:
     """Write atomically (a crash mid-write never leaves half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as tmp:
+    with atomic_file(path, "results") as tmp:
         tmp.write_text(json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n")
     return path
 

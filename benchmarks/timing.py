@@ -22,7 +22,7 @@ def jpeg_case(path: Path, quality: int, megapixels: Optional[float] = None, crop
     """The colour-protocol case of one image (with ``grey``, the grey protocol's: its Y coded as a
     grey JPEG), optionally resized (bicubic) to about ``megapixels`` or centre-cropped to ``crop``
     pixels square."""
-    with Image.open(path) as im:  # not dirac.training.data.load_image: importing dirac loads torch, inflating RSS
+    with Image.open(path) as im:  # the colour protocol's RGB, as Pillow reads it
         image = centre_crop(np.asarray(im.convert("RGB")), crop)
     if grey:
         image = reference(image, "grey", path.name)

@@ -40,10 +40,8 @@ def _how_to_train(codec: str, path: Path) -> str:
         return f"{codec!r} is not a known codec (known: {', '.join(base_codecs.families())})"
     if base_codecs.codec_type(codec).degradation is not None:  # coded on the fly
         sources = ""
-    elif base_codecs.codec_type(codec).video:  # no encoder here: pre-coded bitstreams beside their originals
+    else:  # no encoder here: pre-coded bitstreams beside their originals
         sources = " --sources ORIGINALS (trained on pre-coded bitstreams)"
-    else:
-        return f"dirac cannot train {codec} weights yet; give a weights directory"
     return f"train them with `dirac train --codec {codec} --data DIRS{sources} --out {path}` or give a weights directory"
 
 
@@ -81,7 +79,7 @@ class Enhancer:
                                  option="weights")
         enhancer = cls(DiracPipeline.from_pretrained(path), device)
         if codec is not None and enhancer.codec != codec:
-            raise DiracError(f"the weights at {path} enhance {enhancer.codec}, not {codec}")
+            raise DiracError(f"the weights at {path} enhance {enhancer.codec}, not {codec}", option="weights")
         return enhancer
 
     @property

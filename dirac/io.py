@@ -1,6 +1,6 @@
 """Files in and out, checked once at the boundary: reading inputs (regular files only, size
 capped), expanding files, folders and globs, choosing and checking output paths, and the one
-atomic write (temp file, then rename) every writer of the project uses."""
+atomic write (temp file, then rename) for every file a reader must never see half-written."""
 from __future__ import annotations
 
 import contextlib
@@ -124,11 +124,19 @@ def check_unique_stems(inputs: List[Path]) -> None:
 
 
 def check_output(path: Path, inputs: List[Path], shape: Tuple[int, ...]) -> str:
-    """The output format of ``path`` once the write is known to be possible: checked before
+    """The image format of ``path`` once the write is known to be possible: checked before
     the enhancement runs, so a bad output path costs nothing."""
     fmt = OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DiracError(f"{path}: unsupported output extension; use one of {', '.join(OUTPUT_FORMATS)}")
+    check_writable(path, inputs)
+    if max(shape[:2]) > MAX_SIDE.get(fmt, max(shape[:2])):
+        raise DiracError(f"{path}: {fmt} stores at most {MAX_SIDE[fmt]} pixels a side, the image is {shape[1]}x{shape[0]}")
+    return fmt
+
+
+def check_writable(path: Path, inputs: List[Path]) -> None:
+    """``path`` can be written: its folder exists, it is no folder and none of ``inputs``."""
     try:
         output = path.resolve()
     except (OSError, RuntimeError):  # a symbolic-link loop
@@ -142,9 +150,6 @@ def check_output(path: Path, inputs: List[Path], shape: Tuple[int, ...]) -> str:
     existing = status(path, output=True)
     if existing is not None and stat.S_ISDIR(existing.st_mode):
         raise DiracError(f"{path}: is a directory, not an output file")
-    if max(shape[:2]) > MAX_SIDE.get(fmt, max(shape[:2])):
-        raise DiracError(f"{path}: {fmt} stores at most {MAX_SIDE[fmt]} pixels a side, the image is {shape[1]}x{shape[0]}")
-    return fmt
 
 
 def process_umask() -> int:
@@ -162,16 +167,16 @@ def process_umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[Path]:
+def atomic_file(path: Path, what: str = "output") -> Iterator[Path]:
     """A temp file beside ``path`` for the block to write, renamed over ``path`` when the block
     succeeds and removed when it fails or is interrupted (Ctrl-C, SIGTERM unwinding): a reader
     never sees a partial file. The file gets an ordinary file's mode (the umask's). A failure
-    of the file system (disk full, permissions) is a DiracError naming ``path``."""
+    of the file system (disk full, permissions) is a DiracError naming ``path`` and ``what`` it is."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=".dirac-", suffix=path.suffix, dir=path.parent)
         os.close(fd)
     except OSError as exc:
-        raise DiracError(f"{path}: cannot write output ({exc.strerror or exc})") from None
+        raise DiracError(f"{path}: cannot write {what} ({exc.strerror or exc})") from None
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~process_umask())  # mkstemp makes 0600
@@ -179,7 +184,7 @@ def atomic_file(path: Path) -> Iterator[Path]:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise DiracError(f"{path}: cannot write output ({exc.strerror or exc})") from None
+            raise DiracError(f"{path}: cannot write {what} ({exc.strerror or exc})") from None
         raise
 
 

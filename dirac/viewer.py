@@ -30,10 +30,10 @@ import base_codecs
 from base_codecs import DiracError
 
 from .core.rates import check_rate, native_rate
-from .core.sampler import check_seed, check_steps
 from .metrics import psnr
 
 PAGE = Path(__file__).with_name("viewer_page.html")
+DEFAULT_STOPS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # The page's own origin only: a hostile page cannot smuggle in resources, nor leak the image.
 PAGE_POLICY = "default-src 'self'; img-src 'self' blob:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"
 
@@ -80,9 +80,11 @@ class DialSession:
     """
 
     def __init__(
-        self, enhancer, decoded: base_codecs.Decoded, name: str, stops: Sequence[float],
+        self, enhancer, decoded: base_codecs.Decoded, name: str, stops: Sequence[float] = DEFAULT_STOPS,
         steps: int = 20, seed: int = 0, rate: Optional[float] = None, reference: Optional[np.ndarray] = None,
     ):
+        from .core.sampler import check_seed, check_steps  # torch: not on importing this module (dirac --help)
+
         check_seed(seed)  # refused here, before serving, not later on every stop
         self.enhancer, self.decoded, self.name, self.steps, self.seed = enhancer, decoded, name, steps, seed
         self.rate = check_rate(enhancer.codec, native_rate(decoded.rate if rate is None else rate, enhancer.codec))

@@ -14,24 +14,10 @@ import base_codecs
 from base_codecs import DiracError
 
 from ..io import check_output, check_unique_stems, expand_inputs, write_image
+from ..video import VIDEO_FAMILIES, is_video
 from .common import EnhancerCache, add_enhance_arguments, check_dial, decode_with_rate, dial_options, for_each_file, output_path
 
 HELP = "enhance many files or video frames; scales out with `accelerate launch`"
-VIDEO_FAMILIES = [family for family in base_codecs.families() if base_codecs.codec_type(family).video]
-
-
-def is_video(path: Path) -> bool:
-    """Told by content, not by name: a container (MP4, MOV, MKV) or a raw HEVC/VVC stream, whose
-    every picture is enhanced; anything unreadable is left to the still path to report."""
-    try:
-        head, _ = base_codecs.video.source_head(path, "input")
-    except DiracError:
-        return False
-    return base_codecs.video.is_container(head) or any(
-        base_codecs.get_codec(family).sniff(head) for family in VIDEO_FAMILIES
-    )
-
-
 def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int, video: bool) -> int:
     """Enhance frames ``rank``, ``rank + world``, ... of ``src``; returns how many were written.
     A video that fails part-way takes back the frames it wrote: no half-enhanced clips."""

@@ -22,7 +22,7 @@ WEIGHTS_HELP = "weights directory (default: $DIRAC_WEIGHTS/<codec>, else those s
 
 
 def add_source_arguments(p: argparse.ArgumentParser) -> None:
-    """What every command that enhances asks of its input: its codec family and rate."""
+    """What every command that enhances asks of its input (its codec family and rate) and which weights to use."""
     p.add_argument("--codec", default="auto", choices=["auto", *base_codecs.families()], help="the codec family of a coded file (auto: as read); for an already decoded image (PNG, TIFF ...) the family it was coded with (auto: jpeg)")
     p.add_argument("--rate", type=float, default=None, help="the rate (JPEG quality, QP, neural quality index): overrides the one read from a coded file; required for an already decoded image")
     p.add_argument("--weights", default=None, help=WEIGHTS_HELP)

@@ -1,13 +1,16 @@
-"""``dirac enhance``: enhance coded files (or already decoded images with their rate) into images."""
+"""``dirac enhance``: enhance coded files (or already decoded images with their rate) into
+images, or a video clip into a video (``-o clip.mkv``, ``.mp4`` or ``.mov``)."""
 from __future__ import annotations
 
 import os
 import stat
 from pathlib import Path
+from typing import List
 
 from base_codecs import DiracError
 
-from ..io import check_output, check_unique_stems, expand_inputs, status, write_image
+from ..io import about, check_output, check_unique_stems, check_writable, expand_inputs, status, write_image
+from ..video import CODECS, DEFAULT_CRF, MAX_CRF, is_video_output
 from .common import EnhancerCache, add_enhance_arguments, check_dial, decode_with_rate, dial_options, for_each_file, output_path
 
 HELP = "enhance JPEG (or other base-codec) files"
@@ -16,8 +19,14 @@ MAX_THREADS = 1024
 
 def add_arguments(p) -> None:
     p.add_argument("inputs", nargs="+", help="files, directories or glob patterns")
-    p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp), or a directory for several inputs")
-    add_enhance_arguments(p, "make stochastic (realism > 0) output reproducible", seed_default=None)
+    p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp), a directory for several inputs, "
+                   "or, for one video clip, a video (.mkv, .mp4, .mov) with the clip's timing, audio and subtitles")
+    add_enhance_arguments(p, "make stochastic (realism > 0) output reproducible (a video's frames share one, default 0)",
+                          seed_default=None)
+    p.add_argument("--video-codec", choices=CODECS, default=None,
+                   help="a video output's codec (default: ffv1, lossless, in .mkv; libx264 in .mp4 and .mov)")
+    p.add_argument("--crf", type=int, default=None,
+                   help=f"libx264/libx265 constant quality, 0 (lossless) .. {MAX_CRF} (default {DEFAULT_CRF['libx264']} / {DEFAULT_CRF['libx265']})")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
 
@@ -35,6 +44,8 @@ def run(args) -> None:
     check_dial(args)
     inputs = expand_inputs(args.inputs)
     output = output_path(args.output, "an output file or an existing directory")
+    if is_video_output(output):
+        return enhance_clip(inputs, output, args)
     found = status(output, output=True)
     is_dir = found is not None and stat.S_ISDIR(found.st_mode)
     into_dir = len(inputs) > 1 or is_dir or args.output.endswith(os.sep)
@@ -57,3 +68,22 @@ def run(args) -> None:
     failures = for_each_file(inputs, enhance_file, args, desc="files")
     if failures:
         raise DiracError(f"{failures} of {len(inputs)} files failed")
+
+
+def enhance_clip(inputs: List[Path], output: Path, args) -> None:
+    """One video clip into one video file, every frame with one progress bar."""
+    from ..video import enhance_video
+
+    if len(inputs) != 1:
+        raise DiracError(f"{output}: a video output takes one input clip, got {len(inputs)}")
+    check_writable(output, inputs)
+    cache = EnhancerCache(args.weights, args.device)
+    dial = {**dial_options(args), "seed": 0 if args.seed is None else args.seed}  # shared noise: no flicker
+    try:
+        report = enhance_video(cache.get, inputs[0], output, rate=args.rate, codec=None if args.codec == "auto" else args.codec,
+                               video_codec=args.video_codec, crf=args.crf, progress=True, **dial)
+    except DiracError as exc:
+        raise about(inputs[0], exc) from None
+    copied = f", {report.copied_streams} audio/subtitle streams copied" if report.copied_streams else ""
+    print(f"{inputs[0]} -> {output}: {report.frames} frames of {report.family} rate {report.rate:g}, realism {args.realism:g}, "
+          f"{report.codec}{copied}")

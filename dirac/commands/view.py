@@ -12,10 +12,10 @@ from PIL import Image
 from base_codecs import DiracError, images
 
 from ..io import about
+from ..viewer import DEFAULT_STOPS
 from .common import EnhancerCache, add_source_arguments, decode_with_rate
 
 HELP = "compare realism dial settings in a local web page"
-DEFAULT_STOPS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def add_arguments(p) -> None:

@@ -88,14 +88,17 @@ class DiracPipeline(DiffusionPipeline):
         self.set_progress_bar_config(desc="enhance", unit="call")
 
     @classmethod
-    def from_pretrained(cls, path: Union[str, Path]) -> "DiracPipeline":
+    def from_pretrained(cls, path: Union[str, Path], **options) -> "DiracPipeline":
         """Weights saved with ``save_pretrained``, checked: a missing, damaged or foreign folder is
         a one-line DiracError. The parts are read by their folders, not by the module names in
         ``model_index.json``, so folders saved before a module moved, or before
         :class:`DiracScheduler` (a DDPMScheduler's config), still load."""
+        if options:
+            raise DiracError(f"dirac weights load from a local folder, in fp32, without options (got {', '.join(sorted(options))}); "
+                             "move the pipeline with .to(device)")
         path = Path(path)
         if path.name == "model_index.json" and path.is_file():
-            raise DiracError(f"{path} is the weights' index file; give the folder holding it ({path.parent})")
+            raise DiracError(f"{path} is the weights' index file; give the folder holding it ({path.parent})", option="weights")
         if not (path / "model_index.json").is_file():
             raise DiracError(f"no dirac weights at {path} (model_index.json missing); give a weights directory", option="weights")
         tensors = [path / "model" / f"diffusion_pytorch_model.{ext}" for ext in ("safetensors", "bin")]
@@ -138,7 +141,7 @@ class DiracPipeline(DiffusionPipeline):
         detail_sigma: Optional[float] = None,
         precision: str = "auto",
     ) -> torch.Tensor:
-        """``detail_sigma`` None: the scheduler's (see :mod:`dirac.core.sampler`); 0 keeps the trajectory whole.
+        """``detail_sigma`` None: the scheduler's (see :mod:`dirac.core.scheduler`); 0 keeps the trajectory whole.
         ``precision`` "bf16" runs the network under bf16 autocast, "fp32" without; "auto" (default):
         bf16 where the device runs it natively (AVX-512 BF16 or AMX CPUs, most GPUs)."""
         check_images(images)

@@ -79,7 +79,7 @@ def inception_features(images: ImageSet, device: Optional[str] = None, batch_siz
     def flush() -> None:
         x = torch.from_numpy(np.stack(batch)).to(device=device, dtype=torch.float32)
         with torch.no_grad():
-            batches.append(_inception(device)((x - 128.0) / 128.0).double().cpu().numpy())
+            batches.append(_inception(device)((x - 128.0) / 128.0).cpu().double().numpy())
         batch.clear()
 
     for image in images:

@@ -163,7 +163,7 @@ def _store(artifact: Artifact, data: bytes) -> Path:
     """Convert and write atomically, so a crash never leaves a half-written cache file."""
     target = cache_dir() / artifact.filename
     target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(target) as tmp:
+    with atomic_file(target, "the metric weights cache") as tmp:
         artifact.convert(data, tmp)
     return target
 

@@ -46,6 +46,7 @@ from .data import PairSampler, PatchSampler, degradation_of, find_images, load_c
 
 # What a saved config's ``model`` may set for a new model (the rest comes from the data)
 MODEL_OPTIONS = sorted(set(inspect.signature(ResidualDenoiser.__init__).parameters) - {"self", "codec", "stats_rates", "stats_sigma", "stats_tau"})
+MAX_DB = 100.0  # validation PSNR ceiling (an exact crop)
 LOG_FIELDS = ["step", "seconds", "lr", "loss", "loss_regression", "loss_diffusion", "loss_perceptual", "val_psnr_gain_db"]
 
 
@@ -336,7 +337,8 @@ class Trainer:
         for original, decoded, rate in self.val:
             with torch.inference_mode():
                 enhanced = tensor_to_pixels(pipe(pixels_to_tensor(decoded), rate))
-            gains.append(psnr(original, enhanced) - psnr(original, decoded))
+            # capped: an exact crop has infinite PSNR, which would make the mean infinite or NaN
+            gains.append(min(psnr(original, enhanced), MAX_DB) - min(psnr(original, decoded), MAX_DB))
         return float(np.mean(gains))
 
     def save_weights(self, pipe: DiracPipeline) -> None:
@@ -381,7 +383,7 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         self.ckpt.parent.mkdir(parents=True, exist_ok=True)
-        with self._writing(self.ckpt), atomic_file(self.ckpt) as tmp:
+        with self._writing(self.ckpt), atomic_file(self.ckpt, "checkpoint") as tmp:
             self._save_state(tmp)
 
     def _save_state(self, tmp: Path) -> None:

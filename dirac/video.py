@@ -1,0 +1,263 @@
+"""Video in, video out: every frame of a clip enhanced and written to a playable file with the
+input's frame timing, its audio and subtitle streams copied untouched.
+
+Frames stream through (decode, enhance, encode, mux, one at a time), so memory does not grow
+with the clip. The output is written aside and renamed into place: a stream that turns out to
+be damaged part-way leaves nothing behind. Codecs: FFV1 (lossless RGB) in Matroska, or
+libx264 / libx265 (4:2:0, constant quality) in Matroska, MP4 or QuickTime.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Tuple
+
+import numpy as np
+
+import base_codecs
+from base_codecs import DiracError
+from base_codecs.video import DECODER_OPTIONS, fill_frame, first_qp, frame_to_array, is_container, rgb_to_ycbcr, source_head
+
+from .io import atomic_file
+
+CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov"}
+DEFAULT_CODEC = {".mkv": "ffv1", ".mp4": "libx264", ".mov": "libx264"}
+CODECS = ("ffv1", "libx264", "libx265")
+DEFAULT_CRF = {"libx264": 16, "libx265": 18}  # visually lossless for most content
+MAX_CRF = 51
+RAW_RATE = Fraction(25)  # a raw stream carries no timing: FFmpeg's assumption, which players share
+
+
+@dataclass
+class VideoReport:
+    """What :func:`enhance_video` did."""
+
+    frames: int
+    family: str
+    rate: float
+    codec: str
+    copied_streams: int  # audio and subtitle streams carried over
+
+
+def is_video_output(path: Path) -> bool:
+    return path.suffix.lower() in CONTAINERS
+
+
+def output_codec(path: Path, codec: Optional[str], crf: Optional[int]) -> Tuple[str, Optional[int]]:
+    """(codec, crf) for an output file: the container's default codec unless one is named, and a
+    constant-quality setting for the lossy ones."""
+    suffix = path.suffix.lower()
+    if suffix not in CONTAINERS:
+        raise DiracError(f"{path}: a video is written as {', '.join(CONTAINERS)}")
+    codec = DEFAULT_CODEC[suffix] if codec is None else codec
+    if codec not in CODECS:
+        raise DiracError(f"video codec must be one of {', '.join(CODECS)}, got {codec!r}", option="video_codec")
+    if codec == "ffv1":
+        if suffix != ".mkv":
+            raise DiracError(f"{path}: FFV1 is written in Matroska (.mkv)", option="video_codec")
+        if crf is not None:
+            raise DiracError("FFV1 is lossless: it takes no crf; a crf needs libx264 or libx265", option="video_codec")
+        return codec, None
+    crf = DEFAULT_CRF[codec] if crf is None else crf
+    if isinstance(crf, bool) or not isinstance(crf, int) or not 0 <= crf <= MAX_CRF:
+        raise DiracError(f"crf must be an integer in 0..{MAX_CRF}, got {crf!r}", option="crf")
+    return codec, crf
+
+
+VIDEO_FAMILIES = [family for family in base_codecs.families() if base_codecs.codec_type(family).video]
+
+
+def is_video(path: Path) -> bool:
+    """Told by content, not by name: a container (MP4, MOV, MKV) or a raw HEVC/VVC stream;
+    anything unreadable is left to the still path to report."""
+    try:
+        head, _ = source_head(path, "input")
+    except DiracError:
+        return False
+    return is_container(head) or any(base_codecs.codec_type(family).sniff(head) for family in VIDEO_FAMILIES)
+
+
+def video_family(source: Path) -> Tuple[Optional[str], Optional[str]]:
+    """(dirac codec family or None, FFmpeg's name for the video codec) of a container or raw
+    stream, told by content."""
+    import av
+
+    head, _ = source_head(source, "video")
+    for family in VIDEO_FAMILIES:
+        if base_codecs.codec_type(family).sniff(head) and not is_container(head):
+            return family, family
+    if not is_container(head):
+        raise DiracError("not a video dirac reads (an MP4/MKV/MOV, or a raw HEVC or VVC stream)")
+    try:
+        with av.open(str(source), metadata_errors="replace") as container:
+            stream = container.streams.video[0] if container.streams.video else None
+            name = stream.codec_context.name if stream is not None and stream.codec_context is not None else None
+    except (av.error.FFmpegError, OSError) as exc:
+        raise DiracError(f"cannot read the container (truncated or corrupt): {exc}") from None
+    if name is None:
+        raise DiracError("the container holds no readable video track")
+    return (name if name in base_codecs.families() else None), name
+
+
+def _frame(pixels: np.ndarray, codec: str):
+    """An output frame: RGB (or grey) for FFV1, full-range BT.601 4:2:0 YCbCr for the others."""
+    import av
+
+    height, width = pixels.shape[:2]
+    if codec == "ffv1":
+        fmt = "gray" if pixels.ndim == 2 else "bgr0"
+        if pixels.ndim == 2:
+            planes = [pixels]
+        else:
+            packed = np.zeros((height, width, 4), np.uint8)
+            packed[..., :3] = pixels[..., ::-1]
+            planes = [packed.reshape(height, width * 4)]
+    else:
+        fmt = "yuv420p"
+        if pixels.ndim == 2:  # grey: neutral chroma
+            neutral = np.full((height // 2, width // 2), 128, np.uint8)
+            planes = [pixels, neutral, neutral]
+        else:
+            planes = rgb_to_ycbcr(pixels, "4:2:0")
+    return fill_frame(av.VideoFrame(width, height, fmt), planes)
+
+
+@contextlib.contextmanager
+def _errors(what: str) -> Iterator[None]:
+    import av
+
+    try:
+        yield
+    except av.error.FFmpegError as exc:
+        raise DiracError(f"{what}: cannot decode or encode (truncated, corrupt or unsupported): {exc}") from None
+
+
+def enhance_video(
+    enhancer_for: Callable[[str], object],
+    source: Path,
+    output: Path,
+    rate=None,
+    codec: Optional[str] = None,
+    video_codec: Optional[str] = None,
+    crf: Optional[int] = None,
+    progress: bool = False,
+    **dial,
+) -> VideoReport:
+    """Enhance every frame of ``source`` into ``output`` (.mkv, .mp4, .mov).
+
+    ``enhancer_for(family)`` gives the Enhancer for the clip's codec family; ``rate`` (None: the
+    first slice's QP) and ``codec`` (None: as read) name them where the clip's codec is not a
+    dirac family (H.264 enhanced with HEVC weights, say). ``dial`` goes to ``Enhancer.enhance``;
+    every frame shares its seed, so synthesised texture does not flicker.
+    """
+    import av
+    from tqdm.auto import tqdm
+
+    from .core.rates import native_rate
+
+    source, output = Path(source), Path(output)
+    video_codec, crf = output_codec(output, video_codec, crf)
+    family, name = video_family(source)
+    raw = family is not None and not is_container(source_head(source, "video")[0])
+    family = codec or family
+    if family is None:
+        raise DiracError(f"{source}: {name} video has no dirac codec family; give the family whose weights should "
+                         "enhance it and its rate", option="codec")
+    what = f"{family} video {source}"
+    with _errors(what):
+        if rate is None:
+            rate = base_codecs.RateInfo(family, first_qp(source, family if raw else None, what))
+        rate = native_rate(rate, family)
+        enhancer = enhancer_for(family)
+        with atomic_file(output) as tmp, av.open(str(tmp), "w", format=CONTAINERS[output.suffix.lower()]) as out:
+            frames = _raw_frames(source, family) if raw else _container_frames(source, out, what)
+            vout, count = None, 0
+            with tqdm(total=_frame_count(source, raw), desc="frames", unit="frame", disable=not progress) as bar:
+                for pixels, pts, time_base, frame_rate in frames:
+                    enhanced = enhancer.enhance(pixels, rate, **dial)
+                    if vout is None:
+                        vout = _video_stream(out, enhanced, video_codec, crf, frame_rate, time_base)
+                    frame = _frame(enhanced, video_codec)
+                    frame.pts, frame.time_base = pts, time_base
+                    out.mux(vout.encode(frame))
+                    count += 1
+                    bar.update(1)
+            if vout is None:
+                raise DiracError(f"{what} holds no decodable picture (truncated or corrupt)")
+            out.mux(vout.encode(None))
+            copied = len(out.streams) - 1
+    return VideoReport(count, family, float(rate), video_codec, copied)
+
+
+Frames = Iterator[Tuple[np.ndarray, int, Fraction, Fraction]]  # pixels, pts, time base, frame rate
+
+
+def _frame_count(source: Path, raw: bool) -> Optional[int]:
+    """How many frames a container says its video has (None where it does not say)."""
+    import av
+
+    if raw:
+        return None
+    with av.open(str(source), metadata_errors="replace") as container:
+        return container.streams.video[0].frames or None
+
+
+def _raw_frames(source: Path, family: str) -> Frames:
+    """A raw stream's pictures (each checked whole, as base_codecs decodes them), timed at
+    :data:`RAW_RATE`: the stream carries no timing."""
+    for index, pixels in enumerate(base_codecs.get_codec(family).iter_frames(source)):
+        yield pixels, index, 1 / RAW_RATE, RAW_RATE
+
+
+def _container_frames(source: Path, out, what: str) -> Frames:
+    """A container's pictures with their timestamps; its audio and subtitle packets are copied
+    into ``out`` as they come, interleaved as they were."""
+    import av
+
+    with av.open(str(source), options=DECODER_OPTIONS, metadata_errors="replace") as inp:
+        if not inp.streams.video:
+            raise DiracError(f"{what}: the container holds no video track")
+        vin = inp.streams.video[0]
+        vin.codec_context.options = DECODER_OPTIONS
+        copied = {}
+        for stream in inp.streams:
+            if stream.type in ("audio", "subtitle"):
+                try:
+                    copied[stream.index] = out.add_stream_from_template(stream)
+                except (ValueError, av.error.FFmpegError) as exc:
+                    raise DiracError(f"{what}: its {stream.type} stream ({stream.codec_context.name}) cannot be copied "
+                                     f"into this output container ({exc}); write .mkv") from None
+        time_base, frame_rate = vin.time_base, vin.average_rate or vin.guessed_rate or RAW_RATE
+        pending = []  # copied packets wait for the video stream: the output's header names every stream
+        for packet in inp.demux(vin, *[inp.streams[i] for i in copied]):
+            if packet.stream.index in copied:
+                if packet.dts is not None:
+                    packet.stream = copied[packet.stream.index]
+                    pending.append(packet)
+                    if out.streams.video:
+                        out.mux(pending)
+                        pending.clear()
+                continue
+            for frame in packet.decode():
+                yield frame_to_array(frame), frame.pts, frame.time_base or time_base, frame_rate
+        if out.streams.video:
+            out.mux(pending)
+
+
+def _video_stream(out, pixels: np.ndarray, codec: str, crf: Optional[int], frame_rate: Fraction, time_base: Fraction):
+    """The output's video stream, sized and tagged for the first enhanced frame."""
+    height, width = pixels.shape[:2]
+    if codec != "ffv1" and (height % 2 or width % 2):
+        raise DiracError(f"{codec} in 4:2:0 needs even dimensions, the video is {width}x{height}; write FFV1 (.mkv)",
+                         option="video_codec")
+    stream = out.add_stream(codec, rate=frame_rate)
+    stream.width, stream.height = width, height
+    stream.codec_context.time_base = time_base
+    stream.pix_fmt = ("gray" if pixels.ndim == 2 else "bgr0") if codec == "ffv1" else "yuv420p"
+    if crf is not None:
+        stream.codec_context.options = {"crf": str(crf)}
+        stream.codec_context.color_range = 2  # what _frame writes: full-range BT.601
+        stream.codec_context.colorspace = 5
+    return stream
