@@ -363,12 +363,20 @@ def test_a_model_grown_from_trained_weights_starts_at_their_quality_and_trains_w
     assert saved.model.config.fine_channels == 8 and saved.scheduler.config.detail_sigma == 2.0
 
 
-def test_growing_from_weights_of_another_codec_or_shape_is_a_one_line_error(tmp_path, tiny_weights):
+def test_weights_of_another_codec_warm_start_a_new_codec_with_its_own_statistics(tmp_path, tiny_weights):
+    """JPEG weights start an HEVC model: every tensor loaded, the residual statistics measured on HEVC decodes."""
     make_images(tmp_path / "data", count=2)
     hevc = TrainConfig(codec="hevc", data=[str(tmp_path / "data")], out=str(tmp_path / "a"), steps=2, batch=2, patch=32,
                        init_from=str(tiny_weights))
-    with pytest.raises(DiracError, match="holds jpeg weights, not hevc"):
-        Trainer(hevc)
+    trainer = Trainer(hevc)
+    jpeg = Enhancer.from_pretrained(tiny_weights).pipeline.model
+    assert trainer.unwrapped.config.codec == "hevc" and trainer.unwrapped.config.channels == jpeg.config.channels
+    assert all(torch.equal(v, jpeg.state_dict()[k]) for k, v in trainer.unwrapped.state_dict().items())
+    assert trainer.unwrapped.config.stats_rates == [float(r) for r in range(22, 48, 5)]  # HEVC's QP grid, not JPEG's
+
+
+def test_growing_into_another_shape_is_a_one_line_error(tmp_path, tiny_weights):
+    make_images(tmp_path / "data", count=2)
     other = TrainConfig(data=[str(tmp_path / "data")], out=str(tmp_path / "b"), steps=2, batch=2, patch=32,
                         init_from=str(tiny_weights), model={"channels": [8, 16, 24]})
     with pytest.raises(DiracError, match="bad model options .*cannot grow"):

@@ -41,7 +41,8 @@ def add_arguments(p) -> None:
     p.add_argument("--perceptual-weight", type=float, default=None,
                    help=f"rho: weight of LPIPS on the diffusion examples' predicted image (default {TrainConfig.perceptual_weight:g})")
     p.add_argument("--init-from", default=None,
-                   help="a new run grows its model from these weights (their tensors loaded, new parts starting at zero)")
+                   help="a new run grows its model from these weights (their tensors loaded, new parts starting at zero); "
+                   "another codec's weights warm-start this codec's model, with its own residual statistics")
     p.add_argument("--model", type=_json_object, default=None,
                    help='options of a new model as JSON, e.g. \'{"fine_channels": 48}\' (see dirac.core.model.ResidualDenoiser)')
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,

@@ -162,15 +162,17 @@ class Trainer:
 
     def _new_model(self) -> ResidualDenoiser:
         """A model to train from scratch, or grown from ``init_from``'s weights: their tensors
-        loaded, new parts as made (zero-initialised joins start at their quality)."""
+        loaded, new parts as made (zero-initialised joins start at their quality). Weights of
+        another codec warm-start a new codec's model: their tensors and options, with this
+        codec's residual statistics measured on its own data."""
         cfg = self.cfg
         smaller = self._weights(Path(cfg.init_from)) if cfg.init_from else None
-        if smaller is not None and smaller.config.codec != cfg.codec:
-            raise DiracError(f"training: {cfg.init_from} holds {smaller.config.codec} weights, not {cfg.codec}")
-        if smaller is not None:  # its statistics and options, overridden by the run's model options
-            options = {k: v for k, v in smaller.config.items() if k in MODEL_OPTIONS or k.startswith("stats_")}
+        same_codec = smaller is not None and smaller.config.codec == cfg.codec
+        options = {} if smaller is None else {k: v for k, v in smaller.config.items() if k in MODEL_OPTIONS}
+        if same_codec:  # its statistics and options, overridden by the run's model options
+            options.update({k: v for k, v in smaller.config.items() if k.startswith("stats_")})
         else:
-            options = self.sampler.residual_stats(per_rate=96, seed=cfg.seed)  # same on every process
+            options.update(self.sampler.residual_stats(per_rate=96, seed=cfg.seed))  # same on every process
         try:
             model = ResidualDenoiser(codec=cfg.codec, **{**options, **cfg.model})
             return model.grown_from(smaller) if smaller is not None else model
