@@ -14,6 +14,7 @@ import io
 import os
 import struct
 import zlib
+from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -24,7 +25,11 @@ from .registry import register
 MAGIC = b"DNC1"
 STRIDE = 64  # total downsampling of the hyperprior models; images are padded to a multiple
 MIN_LATENT_STRIDE = 16  # every CompressAI image model downsamples its latents at least this much
-DEFAULT_MODEL, DEFAULT_QUALITY, DEFAULT_METRIC = "bmshj2018-factorized", 3, "mse"
+# The codec that ships with the plugin (trained by `dirac train-codec`, one file per quality):
+# the default, so a machine without internet has a neural codec; zoo models stay available by name.
+SHIPPED_MODEL = "dirac-hyperprior"
+SHIPPED_CODEC = Path(__file__).with_name("weights") / "neural"
+DEFAULT_MODEL, DEFAULT_QUALITY, DEFAULT_METRIC = SHIPPED_MODEL, 3, "mse"
 _FIXED = struct.Struct(">BIIIBIIB")  # quality, fingerprint, height, width, channels, latent h, w, n strings
 
 
@@ -79,6 +84,17 @@ def _load_zoo(model: str, metric: str, quality: int):
             "the torch hub cache (torch.hub.get_dir()/checkpoints), or from Python pass checkpoint=<local file>"
         ) from None
     return _prepare(net)
+
+
+def _load_shipped(quality: int):
+    """The shipped codec's model for ``quality``, or a CodecError saying which qualities ship."""
+    path = SHIPPED_CODEC / f"q{quality}.pt"
+    if not path.is_file():
+        shipped = sorted(int(p.stem[1:]) for p in SHIPPED_CODEC.glob("q*.pt") if p.stem[1:].isdigit())
+        raise CodecError(f"the shipped neural codec has no quality {quality} (it has {shipped or 'none yet'}); "
+                         "train it with `dirac train-codec`, or name a CompressAI zoo model")
+    net, _, _ = _load_checkpoint(str(path), None)
+    return net
 
 
 def _load_checkpoint(path: str, model: Optional[str]) -> Tuple[object, str, Optional[int]]:
@@ -147,13 +163,14 @@ def _unpack(data: bytes):
 class NeuralCodec(BaseCodec):
     """A CompressAI model as a codec.
 
-    ``NeuralCodec(model=zoo_name, quality=q)`` uses pretrained zoo weights (loaded lazily, per
-    quality); ``checkpoint=path`` a local file; ``net=module`` an already built model. Zoo
-    streams decode with whichever zoo model their header names.
+    ``NeuralCodec(quality=q)`` uses the codec shipped with the plugin (:data:`SHIPPED_MODEL`,
+    one model per quality, no network needed); ``model=zoo_name`` pretrained CompressAI zoo
+    weights (downloaded on first use); ``checkpoint=path`` a local file; ``net=module`` an
+    already built model. Streams decode with whichever shipped or zoo model their header names.
     """
 
     name = "neural"
-    rate_scale = RateScale("quality index", "quality", 1, 8, finer_when_higher=True, defaults=(1, 3, 5, 8))  # CompressAI's zoo
+    rate_scale = RateScale("quality index", "quality", 1, 8, finer_when_higher=True, defaults=(1, 3, 5))  # CompressAI's zoo indices
 
     def __init__(
         self,
@@ -192,7 +209,10 @@ class NeuralCodec(BaseCodec):
         return os.path.exists(os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url)))
 
     def can_encode(self) -> bool:
-        """True with a local model, or when the zoo weights are already in the torch hub cache."""
+        """True with a local model, the shipped codec at this quality, or zoo weights already in
+        the torch hub cache."""
+        if self.model == SHIPPED_MODEL and self._fixed is None:
+            return (SHIPPED_CODEC / f"q{self.quality}.pt").is_file()
         try:
             return self._fixed is not None or self._zoo_cached()
         except (ImportError, CodecError):
@@ -206,6 +226,10 @@ class NeuralCodec(BaseCodec):
         ``crc``, refused unless its weights are the ones that made the stream."""
         if self._fixed is not None:
             net, held = self._fixed[0], f"{self._fixed[1]!r} quality {self._fixed[2]}"
+        elif model_id == SHIPPED_MODEL:
+            if quality not in self._nets:
+                self._nets[quality] = _load_shipped(quality)
+            net, held = self._nets[quality], "the shipped codec's"
         else:
             zoo_name, _, metric = model_id.partition("/")
             key = (model_id, quality)
@@ -230,11 +254,12 @@ class NeuralCodec(BaseCodec):
                 raise CodecError(f"this codec holds one model ({model_id!r}, quality {self._fixed[2]}); got quality={quality}")
             quality = self._fixed[2]
         else:
-            model_id, quality = f"{self.model}/{self.metric}", self.quality if quality is None else quality
+            model_id = self.model if self.model == SHIPPED_MODEL else f"{self.model}/{self.metric}"
+            quality = self.quality if quality is None else quality
         net = self._net(model_id, quality or 0)
         height, width = pixels.shape[:2]
         rgb = np.repeat(pixels[:, :, None], 3, axis=2) if pixels.ndim == 2 else pixels
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0
+        x = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float() / 255.0
         x = F.pad(x, (0, -width % STRIDE, 0, -height % STRIDE), mode="replicate")
         with torch.no_grad():
             out = net.compress(x)

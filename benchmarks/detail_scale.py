@@ -36,8 +36,7 @@ SCHEMA = "dirac.benchmarks.detail_scale/1"
 def heldout_images(weights: Path) -> List[Path]:
     """The validation images of the run that trained ``weights`` (its train_config's data folders,
     found under the shared datasets by name)."""
-    from dirac.training.data import find_images
-    from dirac.training.trainer import split_validation
+    from dirac.training.data import find_images, split_validation
 
     config = weights / "train_config.json"
     if not config.is_file():

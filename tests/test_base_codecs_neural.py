@@ -155,15 +155,33 @@ def test_zoo_download_failure_is_explained_and_is_all_that_is_said(monkeypatch, 
 
 def test_availability_follows_the_weights_cache(monkeypatch, tmp_path, net):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    default = NeuralCodec()  # what available() and sniff() build: no arguments, nothing loaded
-    assert (default.model, default.quality) == ("bmshj2018-factorized", 3)
-    assert not default.can_encode() and not default.can_decode()
+    zoo = NeuralCodec(model="bmshj2018-factorized")
+    assert not zoo.can_encode() and not zoo.can_decode()
     from compressai.zoo.image import model_urls
 
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / model_urls["bmshj2018-factorized"]["mse"][3].rsplit("/", 1)[1]).touch()
-    assert default.can_encode() and default.can_decode()
+    assert zoo.can_encode() and zoo.can_decode()
     assert NeuralCodec(net=net).can_encode()
+
+
+def test_the_shipped_codec_is_the_default_and_works_offline(monkeypatch, tmp_path, smooth_rgb):
+    """What `dirac train-codec` saves (one file per quality) is what get_codec("neural") codes with."""
+    import base_codecs.neural as neural
+    from compressai.models import ScaleHyperprior
+
+    monkeypatch.setattr(neural, "SHIPPED_CODEC", tmp_path)
+    default = NeuralCodec()  # what available() and sniff() build: no arguments, nothing loaded
+    assert (default.model, default.quality) == (neural.SHIPPED_MODEL, 3) and not default.can_encode()
+    with pytest.raises(CodecError, match="the shipped neural codec has no quality 3 .*none yet.*dirac train-codec"):
+        default.encode(smooth_rgb)
+    torch.manual_seed(0)
+    torch.save({"architecture": "bmshj2018-hyperprior", "quality": 3, "state_dict": ScaleHyperprior(8, 12).state_dict()},
+               tmp_path / "q3.pt")
+    assert default.can_encode()
+    data = default.encode(smooth_rgb)
+    decoded = NeuralCodec().decode(data)  # the stream names the shipped model and its quality
+    assert decoded.image.shape == smooth_rgb.shape and decoded.rate.value == 3
 
 
 def test_bad_input_raises_codec_error(codec, smooth_rgb):

@@ -402,3 +402,22 @@ def test_precision_and_perceptual_weight(tmp_path, precision, rho):
         assert 0 < float(row["loss_perceptual"]) < 2
     else:
         assert row["loss_perceptual"] in ("", "nan")
+
+
+def test_the_neural_base_codec_trains_saves_and_codes_as_the_plugin_reads_it(tmp_path, smooth_rgb):
+    """`dirac train-codec` writes q<index>.pt and its log; the neural plugin codes with that file."""
+    import base_codecs
+    from dirac.training.neural_codec import CodecTrainConfig, train_codec
+
+    make_images(tmp_path / "data", count=3, size=128)
+    cfg = CodecTrainConfig(data=[str(tmp_path / "data")], out=str(tmp_path / "codec"), qualities=[2], channels=8,
+                           latent_channels=12, minutes_per_quality=0.02, batch=2, patch=64)
+    (saved,) = train_codec(cfg, progress=False)
+    assert saved.name == "q2.pt" and (tmp_path / "codec" / "q2_log.csv").is_file()
+    log = list(csv.DictReader(open(tmp_path / "codec" / "q2_log.csv", newline="")))
+    assert float(log[-1]["heldout_bpp"]) > 0 and float(log[-1]["heldout_psnr"]) > 0
+    codec = base_codecs.get_codec("neural", checkpoint=saved)
+    decoded = codec.decode(codec.encode(smooth_rgb))
+    assert decoded.image.shape == smooth_rgb.shape and decoded.rate.value == 2
+    with pytest.raises(DiracError, match="qualities must be among"):
+        CodecTrainConfig(data=["d"], out="o", qualities=[9])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from importlib import import_module
 
-COMMANDS = ("enhance", "info", "train", "batch", "view")
+COMMANDS = ("enhance", "info", "train", "train_codec", "batch", "view")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         module = import_module(f".{name}", __name__)
-        p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", None))
+        p = sub.add_parser(name.replace("_", "-"), help=module.HELP, description=getattr(module, "DESCRIPTION", None))
         module.add_arguments(p)
         p.set_defaults(func=module.run, flags=flags_of(p))
     return parser

@@ -29,6 +29,14 @@ def find_images(dirs: Sequence[str | Path]) -> List[Path]:
     return unique_files(sorted(paths))  # a folder named twice gives its images once
 
 
+def split_validation(items: List, every: int = 20) -> tuple[List, List]:
+    """Hold out every ``every``-th training image for validation (never a test set)."""
+    if len(items) < 2:
+        raise DiracError(f"training needs at least 2 images (one in {every} is held out for validation), found {len(items)}")
+    val = items[::every]
+    return [p for p in items if p not in val], val
+
+
 def degradation_of(codec: str) -> base_codecs.Degradation:
     """How training codes plain images with ``codec`` (its plugin says), or a DiracError where it
     cannot: training from plain images codes them on the fly, so only codecs with an encoder can."""

@@ -42,7 +42,7 @@ from ..core.scheduler import DiracScheduler
 from ..io import atomic_file, process_umask
 from ..metrics.fidelity import psnr
 from .config import TrainConfig
-from .data import PairSampler, PatchSampler, degradation_of, find_images, load_coded_pairs, load_images
+from .data import PairSampler, PatchSampler, degradation_of, find_images, load_coded_pairs, load_images, split_validation
 
 # What a saved config's ``model`` may set for a new model (the rest comes from the data)
 MODEL_OPTIONS = sorted(set(inspect.signature(ResidualDenoiser.__init__).parameters) - {"self", "codec", "stats_rates", "stats_sigma", "stats_tau"})
@@ -61,14 +61,6 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 def _mean_finite(values: List[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
     return float(np.mean(finite)) if finite else float("nan")
-
-
-def split_validation(items: List, every: int = 20) -> tuple[List, List]:
-    """Hold out every ``every``-th training image for validation (never a test set)."""
-    if len(items) < 2:
-        raise DiracError(f"training needs at least 2 images (one in {every} is held out for validation), found {len(items)}")
-    val = items[::every]
-    return [p for p in items if p not in val], val
 
 
 def make_samplers(cfg: TrainConfig, seed: int):
