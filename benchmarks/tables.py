@@ -15,7 +15,7 @@ from base_codecs import DiracError
 
 from . import labels
 from .command import run_command
-from .results import RESULTS, SEARCH_FILE, SEARCH_SCHEMA, SPEED_FILE, SPEED_SCHEMA, methods_in, read_json, run_files
+from .results import RESULTS, SEARCH_FILE, SEARCH_SCHEMA, SPEED_FILE, SPEED_SCHEMA, curve, methods_in, read_json, run_files
 from .scoring import HIGHER_IS_BETTER
 
 BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
@@ -81,8 +81,31 @@ def run_table(data: dict) -> str:
                 cells = [labels.figure(c, p.get(c)) for c in COLUMNS]
                 lines.append(_row([f"{p['method']} (published)"] + cells))
         lines.append("")
+    lines += bd_rate_lines(data)
     lines += [f"- {name}: {note}" for name, note in notes.items()]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def bd_rate_lines(data: dict) -> List[str]:
+    """Each method's BD-rate against the base decode (PSNR against the bitstreams' bpp), over the
+    run's rates, where there are at least four."""
+    from dirac.metrics import MetricError, bd_rate
+
+    anchor = curve(data, data["codec"], "bpp", "psnr")
+    if len(anchor[0]) < 4:
+        return []
+    cells = []
+    for method in methods_in(data):
+        points = curve(data, method, "bpp", "psnr")
+        if method == data["codec"] or len(points[0]) < 4:
+            continue
+        try:
+            cells.append(f"{method} {bd_rate(anchor[0], anchor[1], points[0], points[1]):+.1f} %")
+        except MetricError as exc:
+            cells.append(f"{method} n/a ({exc})")
+    rates = ", ".join(labels.rate_label(data["codec"], r) for r in anchor[2])
+    return [f"BD-rate against the {data['codec']} decode at equal {labels.metric('psnr', data['protocol'])} "
+            f"({rates}; negative is a saving): " + "; ".join(cells), ""] if cells else []
 
 
 def speed_table(data: dict) -> str:

@@ -285,3 +285,18 @@ def test_kid_options_are_checked(options, message):
     with pytest.raises(MetricError, match=message):
         metrics.FIDKID(**{f"kid_{k}" if k != "seed" else k: v for k, v in options.items()})
     assert metrics.kernel_distance(x, x + 1, subsets=np.int64(1), subset_size=2) > 0
+
+
+def test_bd_rate_of_a_curve_shifted_in_rate_is_that_shift_and_needs_overlapping_curves():
+    from dirac.metrics import MetricError, bd_rate
+
+    bpp = [0.25, 0.5, 1.0, 2.0]
+    quality = [28.0, 31.5, 34.6, 37.2]
+    assert bd_rate(bpp, quality, bpp, quality) == pytest.approx(0.0, abs=1e-9)
+    assert bd_rate(bpp, quality, [0.9 * b for b in bpp], quality) == pytest.approx(-10.0, abs=1e-9)  # 10 % fewer bits
+    # better quality at the same bits is a saving; the curves overlap over 29..37.2 dB
+    assert bd_rate(bpp, quality, bpp, [q + 1 for q in quality]) < 0
+    with pytest.raises(MetricError, match="at least four"):
+        bd_rate(bpp[:3], quality[:3], bpp, quality)
+    with pytest.raises(MetricError, match="do not overlap"):
+        bd_rate(bpp, quality, bpp, [q + 20 for q in quality])
