@@ -54,7 +54,7 @@ def square_crop(path: Path, size: int) -> np.ndarray:
 
 def measure(args) -> dict:
     from dirac import Enhancer
-    from dirac.enhancer import default_weights
+    from dirac.core.weights import default_weights
     from dirac.metrics import dists, lpips, psnr
 
     from .peers.dirac_peer import fingerprint

@@ -80,7 +80,7 @@ def measure_training(spec: dict, args: argparse.Namespace) -> dict:
     from the test image, forward + backward + AdamW + EMA) in one precision."""
     import tempfile
 
-    from dirac.enhancer import default_weights
+    from dirac.core.weights import default_weights
     from dirac.training.trainer import Trainer
     from dirac.training.config import TrainConfig
 

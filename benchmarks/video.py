@@ -57,7 +57,7 @@ def measure(args) -> dict:
     originals = panning_clip(image, args.frames, size, args.step)
     codec = base_codecs.get_codec("jpeg")
     decodes = [codec.decode(codec.encode(f, quality=args.quality)).image for f in originals]
-    from dirac.enhancer import default_weights
+    from dirac.core.weights import default_weights
 
     from .peers.dirac_peer import fingerprint
 

@@ -2,7 +2,6 @@
 the same kind out; thin glue over :class:`DiracPipeline` and ``base_codecs``."""
 from __future__ import annotations
 
-import importlib.resources
 import os
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence, Union
@@ -20,18 +19,9 @@ from .core.pixels import pixels_to_tensor, tensor_to_pixels
 from .core.rates import native_rate
 from .core.sampler import check_seed
 from .core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from .core.weights import SHIPPED_WEIGHTS, default_weights
 
 ImageInput = Union[np.ndarray, Image.Image, torch.Tensor]
-
-
-# package data, so an installed wheel carries them as a checkout does
-SHIPPED_WEIGHTS = Path(str(importlib.resources.files("dirac") / "weights"))
-
-
-def default_weights(codec: str = "jpeg") -> Path:
-    """Weights for ``codec``: ``$DIRAC_WEIGHTS/<codec>`` (when set and not empty), else those shipped in the package."""
-    root = Path(os.environ.get("DIRAC_WEIGHTS") or SHIPPED_WEIGHTS)
-    return root / codec
 
 
 def _how_to_train(codec: str, path: Path) -> str:

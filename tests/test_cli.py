@@ -140,10 +140,15 @@ def test_missing_weights_exit_2(tmp_path, jpeg_file, capsys):
     assert "no dirac weights" in capsys.readouterr().err
 
 
-def test_info_prints_family_size_rate(jpeg_file, capsys):
+def test_info_prints_family_size_rate_and_the_weights_that_serve_it(jpeg_file, tmp_path, monkeypatch, capsys):
+    from dirac.core.weights import default_weights
+
     assert main(["info", str(jpeg_file)]) == 0
     out = capsys.readouterr().out
-    assert "jpeg 128x96 RGB, rate 20" in out and "bpp" in out
+    assert "jpeg 128x96 RGB, rate 20" in out and "bpp" in out and out.rstrip().endswith(f"weights {default_weights('jpeg')}")
+    monkeypatch.setenv("DIRAC_WEIGHTS", str(tmp_path))
+    assert main(["info", str(jpeg_file)]) == 0
+    assert f"no jpeg weights at {tmp_path / 'jpeg'} (train them" in capsys.readouterr().out
 
 
 def test_info_on_garbage_exits_2(tmp_path, capsys):

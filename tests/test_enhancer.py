@@ -11,7 +11,7 @@ from PIL import Image
 import base_codecs
 import dirac
 from dirac import DiracError, Enhancer
-from dirac.enhancer import default_weights
+from dirac.core.weights import default_weights
 from dirac.core.rates import normalise_rate
 
 

@@ -54,7 +54,7 @@ def _factory(codec: str, weights: Union[str, Path, None] = None, realism: Sequen
              steps: int = 20, seed: int = 0, eta: float = 0.0, detail_sigma: Optional[float] = None,
              device: str = "cpu", precision: str = "auto", **_) -> List[Peer]:
     from dirac import Enhancer
-    from dirac.enhancer import default_weights
+    from dirac.core.weights import default_weights
     from dirac.core.sampler import check_precision
 
     folder = Path(weights) if weights is not None else default_weights(codec)

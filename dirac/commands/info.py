@@ -1,4 +1,5 @@
-"""``dirac info``: what a file is (codec family or image format, size, colour, rate)."""
+"""``dirac info``: what a file is (codec family or image format, size, colour, rate) and which
+weights would enhance it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,9 +7,10 @@ from pathlib import Path
 import base_codecs
 from base_codecs import DiracError, images
 
+from ..core.weights import default_weights
 from ..io import about, read_input
 
-HELP = "print a file's codec family, size and rate"
+HELP = "print a file's codec family, size and rate, and the weights that would enhance it"
 
 
 def add_arguments(p) -> None:
@@ -28,7 +30,15 @@ def describe(src: Path, data: bytes) -> str:
         pixels, detail = decoded.image, f"rate {rate}, {bpp} bpp"
     h, w = pixels.shape[:2]
     kind = "grey" if pixels.ndim == 2 else "RGB"
-    return f"{src}: {what} {w}x{h} {kind}, {detail}"
+    return f"{src}: {what} {w}x{h} {kind}, {detail}" + ("" if image_format is not None else f"; {weights_for(what)}")
+
+
+def weights_for(family: str) -> str:
+    """Which weights ``dirac enhance`` would use for ``family`` by default, or that there are none yet."""
+    folder = default_weights(family)
+    if (folder / "model_index.json").is_file():
+        return f"weights {folder}"
+    return f"no {family} weights at {folder} (train them with dirac train --codec {family}, or pass --weights)"
 
 
 def run(args) -> None:
