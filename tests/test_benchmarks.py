@@ -370,14 +370,15 @@ def test_bad_coded_set_manifest_is_a_one_line_error(tmp_path, manifest, capsys):
 
 
 def test_benchmark_tools_refuse_bad_arguments_in_one_line(tmp_path, capsys):
-    from benchmarks import figure, speed
+    from benchmarks import figure, speed, torch_compile
 
     assert tables.main(["--results", str(tmp_path / "absent"), "--print"]) == 2
     assert capsys.readouterr().err.strip().endswith("results folder " + str(tmp_path / "absent") + " not found")
     for tool, argv, message in [(figure, ["--box", "1,2"], "expected x,y,w,h"),
-                                (speed, ["--methods", "base,foo", "--image", str(tmp_path)], "unknown method(s) foo")]:
+                                (speed, ["--methods", "base,foo", "--image", str(tmp_path)], "unknown method(s) foo"),
+                                (torch_compile, ["--runs", "0"], "--runs")]:
         with pytest.raises(SystemExit) as exc:
-            (tool.main if tool is figure else tool.parse_args)(argv)
+            (tool.parse_args if tool is speed else tool.main)(argv)
         assert exc.value.code == 2 and message in capsys.readouterr().err
 
 
