@@ -322,9 +322,12 @@ def test_video_benchmark_shared_noise_flickers_less(tmp_path, tiny_weights):
         pytest.skip("shared Kodak images not found")
     args = ["--quick", "--frames", "3", "--realism", "1", "--steps", "3", "--weights", str(tiny_weights), "--out", str(tmp_path)]
     assert video.main(args) == 0
-    rows = {(r["method"], r.get("noise")): r for r in json.loads((tmp_path / "video-jpeg-kodak-quick.json").read_text())["rows"]}
+    result = json.loads((tmp_path / "video-jpeg-kodak-quick.json").read_text())
+    rows = {(r["method"], r.get("noise")): r for r in result["rows"]}
     assert rows[("dirac realism 1", "shared")]["flicker"] < rows[("dirac realism 1", "per-frame")]["flicker"]
     assert rows[("jpeg decode", None)]["psnr"] > 20
+    (rate,) = result["frame_rates"]
+    assert rate["size"] == "640x360" and rate["realism"] == 1 and rate["fps"] == pytest.approx(1 / rate["median_s"])
 
 
 def test_detail_scale_is_measured_on_the_weights_held_out_images(tmp_path, tiny_weights):
