@@ -3,7 +3,9 @@ input's frame timing, its audio and subtitle streams copied untouched.
 
 Frames stream through (decode, enhance, encode, mux, one at a time), so memory does not grow
 with the clip. The output is written aside and renamed into place: a stream that turns out to
-be damaged part-way leaves nothing behind. Codecs: FFV1 (lossless RGB) in Matroska, or
+be damaged part-way leaves nothing behind. Under ``accelerate launch`` each process enhances
+every N-th frame into a lossless segment and the main process joins them, in frame order,
+into the output: the same file one process writes. Codecs: FFV1 (lossless RGB) in Matroska, or
 libx264 / libx265 (4:2:0, constant quality) in Matroska, MP4 or QuickTime.
 """
 from __future__ import annotations
@@ -152,9 +154,6 @@ def enhance_video(
     dirac family (H.264 enhanced with HEVC weights, say). ``dial`` goes to ``Enhancer.enhance``;
     every frame shares its seed, so synthesised texture does not flicker.
     """
-    import av
-    from tqdm.auto import tqdm
-
     from .core.rates import native_rate
 
     source, output = Path(source), Path(output)
@@ -171,24 +170,83 @@ def enhance_video(
             rate = base_codecs.RateInfo(family, first_qp(source, family if raw else None, what))
         rate = native_rate(rate, family)
         enhancer = enhancer_for(family)
+        clip = _Clip(source, raw, family, what)
+        rank, world, wait_for_everyone = _processes()
+        if world == 1:
+            count, copied = clip.write(output, lambda index, pixels: enhancer.enhance(pixels, rate, **dial), video_codec, crf, progress)
+            return VideoReport(count, family, float(rate), video_codec, copied)
+        # several processes (accelerate launch): each enhances every world-th frame into a lossless
+        # segment, then the main process writes the output from the segments, in frame order
+        segments = [output.with_name(f".{output.name}.part{k}.mkv") for k in range(world)]
+        try:
+            clip.write(segments[rank], lambda i, pixels: enhancer.enhance(pixels, rate, **dial) if i % world == rank else None,
+                       "ffv1", None, progress and rank == 0, copy=False)
+            wait_for_everyone()
+            count, copied = 0, 0
+            if rank == 0:
+                readers = [_decoded(segment) for segment in segments]
+                count, copied = clip.write(output, lambda i, pixels: next(readers[i % world]), video_codec, crf, progress)
+            wait_for_everyone()
+        finally:
+            segments[rank].unlink(missing_ok=True)
+    return VideoReport(count, family, float(rate), video_codec, copied)
+
+
+def _processes() -> Tuple[int, int, Callable[[], None]]:
+    """(this process's rank, how many there are, a barrier): one, unless under accelerate launch."""
+    from accelerate import PartialState
+
+    from .checks import default_device
+
+    state = PartialState(cpu=default_device() == "cpu")
+    return state.process_index, state.num_processes, state.wait_for_everyone
+
+
+def _decoded(segment: Path) -> Iterator[np.ndarray]:
+    """The frames of a lossless segment, as written."""
+    import av
+
+    with av.open(str(segment)) as container:
+        for frame in container.decode(video=0):
+            yield frame_to_array(frame)
+
+
+@dataclass
+class _Clip:
+    """A clip to read frame by frame, with its audio and subtitles, into an output file."""
+
+    source: Path
+    raw: bool
+    family: str
+    what: str
+
+    def write(self, output: Path, transform: Callable[[int, np.ndarray], Optional[np.ndarray]], video_codec: str,
+              crf: Optional[int], progress: bool, copy: bool = True) -> Tuple[int, int]:
+        """Frame ``i``'s pixels become ``transform(i, pixels)`` (None: left out), written atomically
+        with the clip's timing (and, with ``copy``, its audio and subtitles); returns (frames
+        written, streams copied)."""
+        import av
+        from tqdm.auto import tqdm
+
         with atomic_file(output) as tmp, av.open(str(tmp), "w", format=CONTAINERS[output.suffix.lower()]) as out:
-            frames = _raw_frames(source, family) if raw else _container_frames(source, out, what)
+            frames = _raw_frames(self.source, self.family) if self.raw else _container_frames(self.source, out if copy else None, self.what)
             vout, count = None, 0
-            with tqdm(total=_frame_count(source, raw), desc="frames", unit="frame", disable=not progress) as bar:
-                for pixels, pts, time_base, frame_rate in frames:
-                    enhanced = enhancer.enhance(pixels, rate, **dial)
+            with tqdm(total=_frame_count(self.source, self.raw), desc="frames", unit="frame", disable=not progress) as bar:
+                for index, (pixels, pts, time_base, frame_rate) in enumerate(frames):
+                    enhanced = transform(index, pixels)
+                    bar.update(1)
+                    if enhanced is None:
+                        continue
                     if vout is None:
                         vout = _video_stream(out, enhanced, video_codec, crf, frame_rate, time_base)
                     frame = _frame(enhanced, video_codec)
                     frame.pts, frame.time_base = pts, time_base
                     out.mux(vout.encode(frame))
                     count += 1
-                    bar.update(1)
             if vout is None:
-                raise DiracError(f"{what} holds no decodable picture (truncated or corrupt)")
+                raise DiracError(f"{self.what} holds no decodable picture (truncated or corrupt)")
             out.mux(vout.encode(None))
-            copied = len(out.streams) - 1
-    return VideoReport(count, family, float(rate), video_codec, copied)
+            return count, len(out.streams) - 1
 
 
 Frames = Iterator[Tuple[np.ndarray, int, Fraction, Fraction]]  # pixels, pts, time base, frame rate
@@ -212,8 +270,8 @@ def _raw_frames(source: Path, family: str) -> Frames:
 
 
 def _container_frames(source: Path, out, what: str) -> Frames:
-    """A container's pictures with their timestamps; its audio and subtitle packets are copied
-    into ``out`` as they come, interleaved as they were."""
+    """A container's pictures with their timestamps; with ``out``, its audio and subtitle packets
+    are copied into it as they come, interleaved as they were."""
     import av
 
     with av.open(str(source), options=DECODER_OPTIONS, metadata_errors="replace") as inp:
@@ -222,7 +280,7 @@ def _container_frames(source: Path, out, what: str) -> Frames:
         vin = inp.streams.video[0]
         vin.codec_context.options = DECODER_OPTIONS
         copied = {}
-        for stream in inp.streams:
+        for stream in inp.streams if out is not None else []:
             if stream.type in ("audio", "subtitle"):
                 try:
                     copied[stream.index] = out.add_stream_from_template(stream)
@@ -242,7 +300,7 @@ def _container_frames(source: Path, out, what: str) -> Frames:
                 continue
             for frame in packet.decode():
                 yield frame_to_array(frame), frame.pts, frame.time_base or time_base, frame_rate
-        if out.streams.video:
+        if pending and out.streams.video:
             out.mux(pending)
 
 

@@ -141,3 +141,23 @@ def test_one_clip_per_video_output(clip_with_audio, hevc_weights, tmp_path, caps
     assert main(["enhance", str(clip_with_audio), str(clip_with_audio.with_name("other.mp4")), "-o", str(tmp_path / "o.mkv"),
                  "--weights", str(hevc_weights)]) == 2
     assert "a video output takes one input clip, got 2" in capsys.readouterr().err
+
+
+def test_accelerate_launch_splits_one_clip_and_joins_it_exactly(clip_with_audio, hevc_enhancer, hevc_weights, tmp_path):
+    """Two processes each enhance every other frame; the output equals the one-process output."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "joined.mkv"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
+           "-m", "dirac", "enhance", str(clip_with_audio), "-o", str(out), "--weights", str(hevc_weights), "--rate", "30"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "joined.mkv"]  # the segments are gone
+    single = tmp_path / "single.mkv"
+    enhance_video(lambda family: hevc_enhancer, clip_with_audio, single, rate=30, seed=0)
+    with av.open(str(out)) as joined, av.open(str(single)) as alone:
+        assert [f.to_ndarray(format="rgb24").tobytes() for f in joined.decode(video=0)] == \
+            [f.to_ndarray(format="rgb24").tobytes() for f in alone.decode(video=0)]
+    assert timing(out) == timing(single)

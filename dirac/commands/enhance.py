@@ -84,6 +84,8 @@ def enhance_clip(inputs: List[Path], output: Path, args) -> None:
                                video_codec=args.video_codec, crf=args.crf, progress=True, **dial)
     except DiracError as exc:
         raise about(inputs[0], exc) from None
+    if not report.frames:  # under accelerate launch, a process that only wrote its share
+        return
     copied = f", {report.copied_streams} audio/subtitle streams copied" if report.copied_streams else ""
     print(f"{inputs[0]} -> {output}: {report.frames} frames of {report.family} rate {report.rate:g}, realism {args.realism:g}, "
           f"{report.codec}{copied}")
