@@ -537,3 +537,21 @@ def test_speed_measures_a_training_step_in_each_precision(tmp_path, tiny_weights
     rows = [speed.measure_training({"precision": p}, args) for p in ("fp32", "bf16")]
     assert [r["precision"] for r in rows] == ["fp32", "bf16"]
     assert all(r["batch"] == 16 and r["patch"] == 128 and r["steps_per_s"] > 0 for r in rows)
+
+
+def test_video_motion_benchmark_codes_real_motion_with_hevc(tmp_path):
+    from benchmarks import video_motion
+    from benchmarks.shared import shared_root
+    from conftest import make_tiny_enhancer
+
+    if not (shared_root() / "datasets" / "kodak").is_dir():
+        pytest.skip("shared Kodak images not found")
+    weights = tmp_path / "hevc"
+    make_tiny_enhancer("hevc", stats_rates=(22.0, 37.0, 47.0)).pipeline.save_pretrained(weights)
+    args = ["--quick", "--frames", "3", "--realism", "0", "--weights", str(weights), "--out", str(tmp_path)]
+    assert video_motion.main(args) == 0
+    rows = json.loads((tmp_path / "video-hevc-kodak-quick.json").read_text())["rows"]
+    assert [(r["motion"], r["method"]) for r in rows] == [
+        (m, method) for m in ("pan", "zoom", "crossfade") for method in ("hevc decode", "dirac realism 0")]
+    decode = rows[0]
+    assert 20 < decode["psnr"] < 45 and decode["flicker"] > 0 and 30 <= decode["qp"] <= 40 and decode["bpp"] > 0

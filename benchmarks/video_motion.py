@@ -1,0 +1,115 @@
+"""Flicker on HEVC clips with real motion: a pan, a zoom and a crossfade made from Kodak images,
+coded by libx265 with inter prediction at one QP, decoded through ``base_codecs`` and enhanced
+at each realism setting (one seed for every frame). Each setting's flicker (``dirac.metrics.
+flicker``: the temporal-difference error against the original's) and PSNR sit beside the HEVC
+decode's, in ``benchmarks/results/video-hevc-kodak.json``.
+
+    python -m benchmarks.video_motion [--qp 37] [--frames 12] [--weights DIR] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+import base_codecs
+
+from .command import run_command
+from .environment import describe
+from .options import integer, realism
+from .results import RESULTS, write_json
+from .shared import shared_path
+from .video import panning_clip
+
+SCHEMA = "dirac.benchmarks.video_motion/1"
+IMAGES = ("kodim23.png", "kodim05.png", "kodim14.png")  # panned and crossfaded from; zoomed into
+
+
+def _kodak(name: str) -> np.ndarray:
+    with Image.open(shared_path("datasets", "kodak", name)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def motion_clips(frames: int, size: tuple) -> Dict[str, List[np.ndarray]]:
+    """The originals: a pan (4 px a frame), a zoom (to 1.25x, bicubic) and a crossfade."""
+    h, w = size
+    first, second, third = (_kodak(name) for name in IMAGES)
+    zoom = []
+    for i in range(frames):
+        scale = 1 + 0.25 * i / (frames - 1)
+        ch, cw = round(h / scale), round(w / scale)
+        y, x = (second.shape[0] - ch) // 2, (second.shape[1] - cw) // 2
+        zoom.append(np.asarray(Image.fromarray(second[y : y + ch, x : x + cw]).resize((w, h), Image.BICUBIC)))
+    a, b = first[:h, :w].astype(np.float64), third[:h, :w].astype(np.float64)
+    fade = [np.rint(a + (b - a) * i / (frames - 1)).astype(np.uint8) for i in range(frames)]
+    return {"pan": panning_clip(first, frames, size, 4), "zoom": zoom, "crossfade": fade}
+
+
+def hevc_clip(frames: List[np.ndarray], qp: int) -> bytes:
+    """A raw HEVC stream of ``frames``, inter-coded by libx265 at constant QP."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="hevc") as out:
+        stream = out.add_stream("libx265", rate=25)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.options = {"x265-params": f"qp={qp}:keyint=250:log-level=error"}
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def measure(args) -> dict:
+    from dirac import Enhancer
+    from dirac.core.weights import default_weights
+    from dirac.metrics import flicker, psnr
+
+    from .peers.dirac_peer import fingerprint
+
+    size = (128, 192) if args.quick else (256, 384)
+    weights = Path(args.weights) if args.weights else default_weights("hevc")
+    enhancer = Enhancer.from_pretrained(weights, codec="hevc")
+    codec = base_codecs.get_codec("hevc")
+    rows = []
+    for motion, originals in tqdm(motion_clips(args.frames, size).items(), desc="clips", unit="clip"):
+        data = hevc_clip(originals, args.qp)
+        decodes = list(codec.iter_frames(data))
+        qp = codec.decode(data).rate.value
+        bpp = len(data) * 8.0 / (len(originals) * size[0] * size[1])
+        mean_psnr = lambda frames: float(np.mean([psnr(o, f) for o, f in zip(originals, frames)]))  # noqa: E731
+        rows.append({"motion": motion, "method": "hevc decode", "flicker": flicker(originals, decodes),
+                     "psnr": mean_psnr(decodes), "bpp": bpp, "qp": qp})
+        for setting in args.realism:
+            out = [enhancer.enhance(d, qp, realism=setting, steps=args.steps, seed=0) for d in decodes]
+            rows.append({"motion": motion, "method": f"dirac realism {setting:g}", "realism": setting,
+                         "flicker": flicker(originals, out), "psnr": mean_psnr(out), "bpp": bpp, "qp": qp})
+    settings = {**vars(args), "out": str(args.out), "size": size, "images": IMAGES, "weights_fingerprint": fingerprint(weights)}
+    return {"schema": SCHEMA, "settings": settings, "environment": describe(), "rows": rows}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.video_motion", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--qp", type=lambda t: integer(t, 0, 51), default=37)
+    parser.add_argument("--frames", type=lambda t: integer(t, 2), default=12, help="clip length (at least 2)")
+    parser.add_argument("--realism", type=realism, default=[0.0, 1.0])
+    parser.add_argument("--steps", type=integer, default=20)
+    parser.add_argument("--weights", default=None, help="HEVC weights (default: the shipped or $DIRAC_WEIGHTS ones)")
+    parser.add_argument("--quick", action="store_true", help="small frames, for a smoke run")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    name = "video-hevc-kodak-quick.json" if args.quick else "video-hevc-kodak.json"
+    return run_command(lambda: [write_json(args.out / name, measure(args))])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
