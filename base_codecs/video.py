@@ -260,13 +260,17 @@ def _coded_qp(stream, packets) -> Optional[int]:
     return None
 
 
+QP_SEARCH_PACKETS = 16  # a slice header is in the first picture's packets; other codecs have none
+
+
 def first_qp(source: Source, fmt: Optional[str], what: str) -> Optional[int]:
     """The first slice's QP, read from the headers as the packets stream by: neither the clip
     decoded nor the file read whole. None when no slice header is found."""
     with _av_errors(what):
         container, stream = _open(source, fmt, what)
         with container:
-            return _coded_qp(stream, (packet for packet in container.demux(stream) if packet.size))
+            packets = (packet for packet in container.demux(stream) if packet.size)
+            return _coded_qp(stream, itertools.islice(packets, QP_SEARCH_PACKETS))
 
 
 def _first_picture(data: bytes, fmt: Optional[str], what: str, read_qp: bool = False):

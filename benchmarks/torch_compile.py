@@ -1,8 +1,9 @@
 """Does ``torch.compile`` pay? The realism-0 call on kodim01 (JPEG QF 10, colour) and the
 training step (batch 16 of 128 px, AdamW), each eager and compiled, in bf16 autocast, medians
-of several runs in one process, with the one-off compile time and the output difference.
+of ``--runs`` runs (default 5; the README's figures used 9) in one process, with the one-off
+compile time and the output difference.
 
-    python -m benchmarks.torch_compile          # writes benchmarks/results/torch-compile.json
+    python -m benchmarks.torch_compile [--runs 9]   # writes benchmarks/results/torch-compile.json
 """
 from __future__ import annotations
 

@@ -84,6 +84,7 @@ def frame_rates(enhancer, image: np.ndarray, args, size=(360, 640), runs: int = 
 
     codec = base_codecs.get_codec("jpeg")
     frame = codec.decode(codec.encode(np.ascontiguousarray(image[: size[0], : size[1]]), quality=args.quality)).image
+    size = frame.shape[:2]  # a smaller --image gives smaller frames: say which
     rates = []
     for setting in args.realism:
         timing = median_seconds(lambda: enhancer.enhance(frame, args.quality, realism=setting, steps=args.steps, seed=0), runs)

@@ -14,7 +14,7 @@ import contextlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -81,16 +81,16 @@ def is_video(path: Path) -> bool:
     return is_container(head) or any(base_codecs.codec_type(family).sniff(head) for family in VIDEO_FAMILIES)
 
 
-def video_family(source: Path) -> Tuple[Optional[str], Optional[str]]:
-    """(dirac codec family or None, FFmpeg's name for the video codec) of a container or raw
-    stream, told by content."""
+def video_family(source: Path) -> Tuple[Optional[str], Optional[str], bool]:
+    """(dirac codec family or None, FFmpeg's name for the video codec, whether it is a raw
+    stream) of a container or raw stream, told by content."""
     import av
 
     head, _ = source_head(source, "video")
-    for family in VIDEO_FAMILIES:
-        if base_codecs.codec_type(family).sniff(head) and not is_container(head):
-            return family, family
     if not is_container(head):
+        for family in VIDEO_FAMILIES:
+            if base_codecs.codec_type(family).sniff(head):
+                return family, family, True
         raise DiracError("not a video dirac reads (an MP4/MKV/MOV, or a raw HEVC or VVC stream)")
     try:
         with av.open(str(source), metadata_errors="replace") as container:
@@ -100,7 +100,7 @@ def video_family(source: Path) -> Tuple[Optional[str], Optional[str]]:
         raise DiracError(f"cannot read the container (truncated or corrupt): {exc}") from None
     if name is None:
         raise DiracError("the container holds no readable video track")
-    return (name if name in base_codecs.families() else None), name
+    return (name if name in base_codecs.families() else None), name, False
 
 
 def _frame(pixels: np.ndarray, codec: str):
@@ -158,48 +158,69 @@ def enhance_video(
 
     source, output = Path(source), Path(output)
     video_codec, crf = output_codec(output, video_codec, crf)
-    family, name = video_family(source)
-    raw = family is not None and not is_container(source_head(source, "video")[0])
-    family = codec or family
+    detected, name, raw = video_family(source)
+    family = codec or detected
     if family is None:
         raise DiracError(f"{source}: {name} video has no dirac codec family; give the family whose weights should "
                          "enhance it and its rate", option="codec")
+    if family != detected and rate is None:  # another family's QP is no rate of this one
+        raise DiracError(f"{source}: {name} video enhanced as {family} needs its rate on {family}'s scale", option="rate")
     what = f"{family} video {source}"
     with _errors(what):
-        if rate is None:
-            rate = base_codecs.RateInfo(family, first_qp(source, family if raw else None, what))
+        if rate is None:  # the first (intra) slice's: x265 codes P and B slices a few QP coarser
+            rate = base_codecs.RateInfo(family, first_qp(source, detected if raw else None, what))
         rate = native_rate(rate, family)
-        enhancer = enhancer_for(family)
-        clip = _Clip(source, raw, family, what)
-        rank, world, wait_for_everyone = _processes()
+        rank, world, device = _processes()
+        enhancer = enhancer_for(family) if device is None else enhancer_for(family, device)
+        clip = _Clip(source, raw, detected or family, what)
         if world == 1:
             count, copied = clip.write(output, lambda index, pixels: enhancer.enhance(pixels, rate, **dial), video_codec, crf, progress)
-            return VideoReport(count, family, float(rate), video_codec, copied)
-        # several processes (accelerate launch): each enhances every world-th frame into a lossless
-        # segment, then the main process writes the output from the segments, in frame order
-        segments = [output.with_name(f".{output.name}.part{k}.mkv") for k in range(world)]
-        try:
-            clip.write(segments[rank], lambda i, pixels: enhancer.enhance(pixels, rate, **dial) if i % world == rank else None,
-                       "ffv1", None, progress and rank == 0, copy=False)
-            wait_for_everyone()
-            count, copied = 0, 0
-            if rank == 0:
-                readers = [_decoded(segment) for segment in segments]
-                count, copied = clip.write(output, lambda i, pixels: next(readers[i % world]), video_codec, crf, progress)
-            wait_for_everyone()
-        finally:
-            segments[rank].unlink(missing_ok=True)
+        else:
+            count, copied = _write_shared(clip, output, lambda pixels: enhancer.enhance(pixels, rate, **dial), rank, world,
+                                          video_codec, crf, progress)
     return VideoReport(count, family, float(rate), video_codec, copied)
 
 
-def _processes() -> Tuple[int, int, Callable[[], None]]:
-    """(this process's rank, how many there are, a barrier): one, unless under accelerate launch."""
+def _write_shared(clip: "_Clip", output: Path, enhance: Callable[[np.ndarray], np.ndarray], rank: int, world: int,
+                  video_codec: str, crf: Optional[int], progress: bool) -> Tuple[int, int]:
+    """Under accelerate launch: each process enhances every world-th frame into a lossless
+    segment; once all have (or one has failed, which every process then reports), the main
+    process writes the output from the segments in frame order and removes them. Returns what
+    this process wrote to the output ((0, 0) but for the main process)."""
+    from accelerate.utils import gather_object
+
+    segments = [output.with_name(f".{output.name}.part{k}.mkv") for k in range(world)]
+    failure = None
+    try:
+        clip.write(segments[rank], lambda i, pixels: enhance(pixels) if i % world == rank else None, "ffv1", None,
+                   progress and rank == 0, copy=False, empty_ok=True)
+    except DiracError as exc:
+        failure = exc
+    failures = [f for f in gather_object([None if failure is None else str(failure)]) if f is not None]
+    try:
+        if failures:
+            raise failure or DiracError(f"another process failed: {failures[0]}")
+        if rank != 0:
+            return 0, 0
+        with contextlib.ExitStack() as stack:
+            readers = [stack.enter_context(contextlib.closing(_decoded(segment))) for segment in segments]
+            return clip.write(output, lambda i, pixels: next(readers[i % world]), video_codec, crf, progress)
+    finally:
+        for segment in segments if rank == 0 else [segments[rank]] if failures else []:
+            segment.unlink(missing_ok=True)
+
+
+def _processes() -> Tuple[int, int, Optional[str]]:
+    """(this process's rank, how many there are, its device: None for a single process, which
+    keeps the caller's)."""
     from accelerate import PartialState
 
     from .checks import default_device
 
-    state = PartialState(cpu=default_device() == "cpu")
-    return state.process_index, state.num_processes, state.wait_for_everyone
+    state = PartialState(cpu=default_device() == "cpu")  # under accelerate launch: the process's GPU
+    if state.num_processes == 1:
+        return 0, 1, None
+    return state.process_index, state.num_processes, str(state.device)
 
 
 def _decoded(segment: Path) -> Iterator[np.ndarray]:
@@ -221,16 +242,17 @@ class _Clip:
     what: str
 
     def write(self, output: Path, transform: Callable[[int, np.ndarray], Optional[np.ndarray]], video_codec: str,
-              crf: Optional[int], progress: bool, copy: bool = True) -> Tuple[int, int]:
+              crf: Optional[int], progress: bool, copy: bool = True, empty_ok: bool = False) -> Tuple[int, int]:
         """Frame ``i``'s pixels become ``transform(i, pixels)`` (None: left out), written atomically
         with the clip's timing (and, with ``copy``, its audio and subtitles); returns (frames
         written, streams copied)."""
         import av
         from tqdm.auto import tqdm
 
-        with atomic_file(output) as tmp, av.open(str(tmp), "w", format=CONTAINERS[output.suffix.lower()]) as out:
+        with atomic_file(output) as tmp, _output_errors(tmp, self.what) as copied, \
+                av.open(str(tmp), "w", format=CONTAINERS[output.suffix.lower()]) as out:
             frames = _raw_frames(self.source, self.family) if self.raw else _container_frames(self.source, out if copy else None, self.what)
-            vout, count = None, 0
+            vout, count, index = None, 0, -1
             with tqdm(total=_frame_count(self.source, self.raw), desc="frames", unit="frame", disable=not progress) as bar:
                 for index, (pixels, pts, time_base, frame_rate) in enumerate(frames):
                     enhanced = transform(index, pixels)
@@ -239,11 +261,14 @@ class _Clip:
                         continue
                     if vout is None:
                         vout = _video_stream(out, enhanced, video_codec, crf, frame_rate, time_base)
+                        copied += [f"{s.type} ({s.codec_context.name})" for s in out.streams if s.type != "video"]
                     frame = _frame(enhanced, video_codec)
                     frame.pts, frame.time_base = pts, time_base
                     out.mux(vout.encode(frame))
                     count += 1
             if vout is None:
+                if empty_ok and index >= 0:  # a process whose share of a short clip is empty
+                    return 0, 0
                 raise DiracError(f"{self.what} holds no decodable picture (truncated or corrupt)")
             out.mux(vout.encode(None))
             return count, len(out.streams) - 1
@@ -304,6 +329,22 @@ def _container_frames(source: Path, out, what: str) -> Frames:
             out.mux(pending)
 
 
+@contextlib.contextmanager
+def _output_errors(tmp: Path, what: str):
+    """An FFmpeg error in writing the output (not in reading the clip) as a one-line error; the
+    usual one is a container refusing a copied stream (PCM audio in MP4, say)."""
+    import av
+
+    copied: List[str] = []  # the copied streams, as the caller adds them
+    try:
+        yield copied
+    except av.error.FFmpegError as exc:
+        if getattr(exc, "filename", None) != str(tmp):
+            raise
+        refused = f"the copied {', '.join(copied)}" if copied else "this video"
+        raise DiracError(f"{what}: the output container cannot hold {refused} ({exc.strerror}); write .mkv") from None
+
+
 def _video_stream(out, pixels: np.ndarray, codec: str, crf: Optional[int], frame_rate: Fraction, time_base: Fraction):
     """The output's video stream, sized and tagged for the first enhanced frame."""
     height, width = pixels.shape[:2]
@@ -314,8 +355,10 @@ def _video_stream(out, pixels: np.ndarray, codec: str, crf: Optional[int], frame
     stream.width, stream.height = width, height
     stream.codec_context.time_base = time_base
     stream.pix_fmt = ("gray" if pixels.ndim == 2 else "bgr0") if codec == "ffv1" else "yuv420p"
+    stream.codec_context.color_range = 2  # what _frame writes: full range (grey FFV1 would read back as limited)
     if crf is not None:
         stream.codec_context.options = {"crf": str(crf)}
-        stream.codec_context.color_range = 2  # what _frame writes: full-range BT.601
-        stream.codec_context.colorspace = 5
+        stream.codec_context.colorspace = 5  # BT.601, as _frame converts
+    if codec == "libx265" and out.format.name in ("mp4", "mov"):
+        stream.codec_tag = "hvc1"  # what Apple's players require of HEVC in MP4/QuickTime
     return stream

@@ -30,25 +30,37 @@ def moving(smooth_rgb, count=FRAMES):
     return [np.ascontiguousarray(np.roll(smooth_rgb[:48, :64], 3 * i, axis=1)) for i in range(count)]
 
 
-@pytest.fixture
-def clip_with_audio(tmp_path, smooth_rgb):
-    """An MP4: HEVC video at 24 fps and a mono AAC track."""
-    path = tmp_path / "clip.mp4"
+def clip_file(path, frames, audio_codec: str, audio_frames) -> None:
+    """A container at ``path``: HEVC video at 24 fps and one mono track of ``audio_codec``."""
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx265", rate=24)
         video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
         video.codec_context.options = {"x265-params": "qp=30:log-level=error"}
-        audio = out.add_stream("aac", rate=8000)
-        for index, rgb in enumerate(moving(smooth_rgb)):
+        audio = out.add_stream(audio_codec, rate=8000)
+        for index, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = index
             out.mux(video.encode(frame))
-        for index in range(6):
-            samples = av.AudioFrame.from_ndarray(np.sin(np.arange(1024, dtype=np.float32)[None] / 9), format="fltp", layout="mono")
-            samples.sample_rate, samples.pts = 8000, index * 1024
+        for samples in audio_frames:
             out.mux(audio.encode(samples))
         out.mux(video.encode(None))
         out.mux(audio.encode(None))
+
+
+def audio_frames(count: int, size: int, fmt: str, dtype):
+    """``count`` mono frames of a tone at 8 kHz, as ``fmt`` samples."""
+    for index in range(count):
+        tone = (np.sin(np.arange(size)[None] / 9) * (1 if dtype == np.float32 else 8000)).astype(dtype)
+        samples = av.AudioFrame.from_ndarray(tone, format=fmt, layout="mono")
+        samples.sample_rate, samples.pts = 8000, index * size
+        yield samples
+
+
+@pytest.fixture
+def clip_with_audio(tmp_path, smooth_rgb):
+    """An MP4: HEVC video at 24 fps and a mono AAC track."""
+    path = tmp_path / "clip.mp4"
+    clip_file(path, moving(smooth_rgb), "aac", audio_frames(6, 1024, "fltp", np.float32))
     return path
 
 
@@ -161,3 +173,51 @@ def test_accelerate_launch_splits_one_clip_and_joins_it_exactly(clip_with_audio,
         assert [f.to_ndarray(format="rgb24").tobytes() for f in joined.decode(video=0)] == \
             [f.to_ndarray(format="rgb24").tobytes() for f in alone.decode(video=0)]
     assert timing(out) == timing(single)
+
+
+def test_a_grey_clip_stays_grey_and_exact_in_ffv1(tmp_path, smooth_rgb, hevc_enhancer):
+    grey = [np.ascontiguousarray(f[..., 1]) for f in moving(smooth_rgb, 3)]
+    source = tmp_path / "grey.265"
+    source.write_bytes(grey_clip(grey))
+    out = tmp_path / "grey.mkv"
+    enhance_video(lambda family: hevc_enhancer, source, out, rate=30)
+    from base_codecs import get_codec
+
+    expected = [hevc_enhancer.enhance(f, 30, seed=0) for f in get_codec("hevc").iter_frames(source)]
+    with av.open(str(out)) as written:
+        got = [frame_to_array(f) for f in written.decode(video=0)]
+    assert all(g.ndim == 2 and np.array_equal(g, e) for g, e in zip(got, expected)) and len(got) == 3
+
+
+def grey_clip(frames) -> bytes:
+    """A raw monochrome (4:0:0) HEVC stream."""
+    import io
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="hevc") as out:
+        stream = out.add_stream("libx265", rate=5)
+        stream.height, stream.width = frames[0].shape
+        stream.pix_fmt = "gray"
+        stream.codec_context.options = {"x265-params": "qp=30:log-level=error"}
+        for index, pixels in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(pixels, format="gray")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def test_a_clip_enhanced_as_another_family_needs_a_rate_on_its_scale(tmp_path, smooth_rgb, hevc_enhancer):
+    source = tmp_path / "clip.265"
+    source.write_bytes(encode_video(moving(smooth_rgb, 2), "hevc"))
+    with pytest.raises(DiracError, match=r"hevc video enhanced as vvc needs its rate on vvc's scale \(pass rate=\)"):
+        enhance_video(lambda family: hevc_enhancer, source, tmp_path / "out.mkv", codec="vvc")
+
+
+def test_audio_the_output_container_cannot_hold_is_named(tmp_path, smooth_rgb, hevc_weights, capsys):
+    source = tmp_path / "pcm.mkv"
+    clip_file(source, moving(smooth_rgb, 2), "pcm_s16le", audio_frames(1, 800, "s16", np.int16))
+    out = tmp_path / "out.mp4"
+    assert main(["enhance", str(source), "-o", str(out), "--weights", str(hevc_weights)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot hold the copied audio (pcm_s16le)" in err and "write .mkv" in err and not out.exists()

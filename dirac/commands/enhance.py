@@ -13,7 +13,7 @@ from ..io import about, check_output, check_unique_stems, check_writable, expand
 from ..video import CODECS, DEFAULT_CRF, MAX_CRF, is_video_output
 from .common import EnhancerCache, add_enhance_arguments, check_dial, decode_with_rate, dial_options, for_each_file, output_path
 
-HELP = "enhance JPEG (or other base-codec) files"
+HELP = "enhance JPEG (or other base-codec) files into images, or a video clip into a video"
 MAX_THREADS = 1024
 
 
@@ -46,6 +46,8 @@ def run(args) -> None:
     output = output_path(args.output, "an output file or an existing directory")
     if is_video_output(output):
         return enhance_clip(inputs, output, args)
+    if args.video_codec is not None or args.crf is not None:
+        raise DiracError("--video-codec and --crf set a video output's codec; -o names no video (.mkv, .mp4, .mov)")
     found = status(output, output=True)
     is_dir = found is not None and stat.S_ISDIR(found.st_mode)
     into_dir = len(inputs) > 1 or is_dir or args.output.endswith(os.sep)
@@ -77,10 +79,13 @@ def enhance_clip(inputs: List[Path], output: Path, args) -> None:
     if len(inputs) != 1:
         raise DiracError(f"{output}: a video output takes one input clip, got {len(inputs)}")
     check_writable(output, inputs)
-    cache = EnhancerCache(args.weights, args.device)
     dial = {**dial_options(args), "seed": 0 if args.seed is None else args.seed}  # shared noise: no flicker
+
+    def enhancer_for(family: str, device: str = args.device):  # under accelerate launch: the process's device
+        return EnhancerCache(args.weights, device).get(family)
+
     try:
-        report = enhance_video(cache.get, inputs[0], output, rate=args.rate, codec=None if args.codec == "auto" else args.codec,
+        report = enhance_video(enhancer_for, inputs[0], output, rate=args.rate, codec=None if args.codec == "auto" else args.codec,
                                video_codec=args.video_codec, crf=args.crf, progress=True, **dial)
     except DiracError as exc:
         raise about(inputs[0], exc) from None

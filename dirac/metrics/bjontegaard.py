@@ -1,6 +1,8 @@
 """Bjøntegaard delta rate (BD-rate): the average bitrate change, in percent, of a test codec
-against an anchor at equal quality, over the quality range both cover (VCEG-M33, with the
-piecewise cubic interpolation of the JVET common test conditions, JVET-K1010 / VCEG-AL22)."""
+against an anchor at equal quality, over the quality range both cover (VCEG-M33), with
+piecewise cubic (PCHIP) interpolation of log-rate over quality as in VCEG-AL22, which the JVET
+common test conditions use; scipy's end slopes may differ from the CTC spreadsheet's in the
+last decimals."""
 from __future__ import annotations
 
 from typing import Sequence

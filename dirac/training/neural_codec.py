@@ -152,6 +152,11 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> List[Path]:
     """Every quality of ``cfg`` in turn, on the training images less every 20th (held out: at
     most eight of them measure the real coded bpp and PSNR)."""
     train, val = split_validation(find_images(cfg.data))
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    try:
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        (Path(cfg.out) / ".writable").touch()
+        (Path(cfg.out) / ".writable").unlink()
+    except OSError as exc:
+        raise DiracError(f"codec training: cannot write {cfg.out} ({exc.strerror or exc})", option="out") from None
     train_images, val_images = load_images(train, cfg.patch), load_images(val[:8], 64)
     return [train_quality(cfg, q, train_images, val_images, progress) for q in cfg.qualities]
