@@ -285,19 +285,24 @@ def test_training_data_must_be_folders_and_vvc_needs_its_sources(tmp_path, share
         Trainer(TrainConfig(codec="vvc", data=[str(tmp_path / "data")], out=str(tmp_path / "w"), steps=2, model=TINY_MODEL))
 
 
-def test_an_interrupt_keeps_the_steps_trained_so_far(tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_an_interrupt_keeps_the_steps_trained_so_far(tmp_path, monkeypatch, stop):
+    """Ctrl-C, and SIGTERM (which the CLI unwinds as dirac.cli.Terminated), save a checkpoint first."""
+    from dirac.cli import Terminated
+
     make_images(tmp_path / "data", count=2)
     out = tmp_path / "w"
     trainer = Trainer(TrainConfig(data=[str(tmp_path / "data")], out=str(out), steps=50, batch=2, patch=32, model=TINY_MODEL))
     step = trainer.train_step
+    signal = KeyboardInterrupt if stop == "ctrl-c" else Terminated
 
     def interrupted_at_step_3():
         if trainer.step == 3:
-            raise KeyboardInterrupt
+            raise signal
         return step()
 
     monkeypatch.setattr(trainer, "train_step", interrupted_at_step_3)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(signal):
         trainer.run()
     assert torch.load(out / "checkpoint" / "state.pt", weights_only=False)["step"] == 3
 

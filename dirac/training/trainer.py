@@ -413,8 +413,8 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train", disable=not main)
         try:
             self._train(bar, time.time(), main)
-        except KeyboardInterrupt:  # Ctrl-C: keep the steps trained so far, then stop as asked
-            if main:
+        except BaseException as stop:  # Ctrl-C, or SIGTERM unwinding: keep the steps trained so far, then stop as asked
+            if main and not isinstance(stop, Exception):
                 self.save_checkpoint()
             raise
         bar.close()
