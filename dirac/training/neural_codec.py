@@ -88,6 +88,23 @@ def heldout_rd(net, images: List[np.ndarray], size: int = 256) -> Tuple[float, f
     return float(np.mean(bpps)), float(np.mean(psnrs))
 
 
+def _train_step(net, x, criterion, optimizer, aux_optimizer, main) -> Tuple[float, float, float, float]:
+    """One rate-distortion step and one step of the entropy model's quantiles: (loss, bpp, MSE, aux loss)."""
+    import torch
+
+    net.train()
+    losses = criterion(net(x), x)
+    optimizer.zero_grad(set_to_none=True)
+    losses["loss"].backward()
+    torch.nn.utils.clip_grad_norm_(main, 1.0)
+    optimizer.step()
+    aux_loss = net.aux_loss()
+    aux_optimizer.zero_grad(set_to_none=True)
+    aux_loss.backward()
+    aux_optimizer.step()
+    return losses["loss"].item(), losses["bpp_loss"].item(), losses["mse_loss"].item(), aux_loss.item()
+
+
 def train_quality(cfg: CodecTrainConfig, quality: int, train: List[np.ndarray], val: List[np.ndarray], progress: bool = True) -> Path:
     """Train and save one quality; returns the checkpoint's path."""
     import torch
@@ -111,20 +128,10 @@ def train_quality(cfg: CodecTrainConfig, quality: int, train: List[np.ndarray], 
         writer = csv.DictWriter(log, fieldnames=LOG_FIELDS)
         writer.writeheader()
         while time.time() - start < cfg.minutes_per_quality * 60:
-            net.train()
             x = pixels_to_tensor(random_crops(train, cfg.batch, cfg.patch, rng))
-            losses = criterion(net(x), x)
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(main, 1.0)
-            optimizer.step()
-            aux_loss = net.aux_loss()
-            aux_optimizer.zero_grad(set_to_none=True)
-            aux_loss.backward()
-            aux_optimizer.step()
+            window.append(_train_step(net, x, criterion, optimizer, aux_optimizer, main))
             step += 1
             bar.update(1)
-            window.append((losses["loss"].item(), losses["bpp_loss"].item(), losses["mse_loss"].item(), aux_loss.item()))
             if step % 50 == 0:
                 means = np.mean(window, axis=0)
                 window = []
