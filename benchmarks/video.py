@@ -37,10 +37,35 @@ def panning_clip(image: np.ndarray, frames: int, size: tuple, step: int) -> List
     return [np.ascontiguousarray(image[:h, i * step : i * step + w]) for i in range(frames)]
 
 
+def kodak_image(name: str) -> np.ndarray:
+    """A shared Kodak image as RGB."""
+    with Image.open(shared_path("datasets", "kodak", name)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def frame_size(args) -> tuple:
+    """(height, width) of a clip's frames: small for a smoke run."""
+    return (128, 192) if args.quick else (256, 384)
+
+
+def add_clip_arguments(parser: argparse.ArgumentParser, realism_default: List[float]) -> None:
+    """The options every video benchmark shares: the dial settings, the weights, a smoke run, where to write."""
+    parser.add_argument("--realism", type=realism, default=realism_default)
+    parser.add_argument("--steps", type=integer, default=20)
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--quick", action="store_true", help="small frames, for a smoke run")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+
+
+def run_clip_benchmark(args, stem: str, measure_fn) -> int:
+    """Measure and write ``<stem>.json`` (``<stem>-quick.json`` for a smoke run)."""
+    name = f"{stem}-quick.json" if args.quick else f"{stem}.json"
+    return run_command(lambda: [write_json(args.out / name, measure_fn(args))])
+
+
 def source_image(args, size: tuple) -> np.ndarray:
     """The image panned over, checked to be wide enough for ``--frames`` crops ``--step`` apart."""
-    with Image.open(shared_path("datasets", "kodak", args.image)) as im:
-        image = np.asarray(im.convert("RGB"))
+    image = kodak_image(args.image)
     need = (size[0], size[1] + (args.frames - 1) * args.step)
     if image.shape[0] < need[0] or image.shape[1] < need[1]:
         raise DiracError(f"--image {args.image} is {image.shape[1]}x{image.shape[0]}: a pan of --frames {args.frames} "
@@ -49,7 +74,7 @@ def source_image(args, size: tuple) -> np.ndarray:
 
 
 def measure(args) -> dict:
-    size = (128, 192) if args.quick else (256, 384)
+    size = frame_size(args)
     image = source_image(args, size)  # before loading anything, so a bad option costs nothing
 
     from dirac import Enhancer
@@ -99,14 +124,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--frames", type=lambda t: integer(t, 2), default=8, help="clip length (at least 2)")
     parser.add_argument("--step", type=lambda t: integer(t, 0), default=4, help="pan speed, pixels per frame")
     parser.add_argument("--quality", type=jpeg_quality, default=10)
-    parser.add_argument("--realism", type=realism, default=[0.0, 0.5, 1.0])
-    parser.add_argument("--steps", type=integer, default=20)
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--quick", action="store_true", help="small frames, for a smoke run")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    name = "video-jpeg-kodak-quick.json" if args.quick else "video-jpeg-kodak.json"
-    return run_command(lambda: [write_json(args.out / name, measure(args))])
+    add_clip_arguments(parser, [0.0, 0.5, 1.0])
+    return run_clip_benchmark(parser.parse_args(argv), "video-jpeg-kodak", measure)
 
 
 if __name__ == "__main__":

@@ -20,26 +20,18 @@ from tqdm.auto import tqdm
 
 import base_codecs
 
-from .command import run_command
 from .environment import describe
-from .options import integer, realism
-from .results import RESULTS, write_json
-from .shared import shared_path
-from .video import panning_clip
+from .options import integer
+from .video import add_clip_arguments, frame_size, kodak_image, panning_clip, run_clip_benchmark
 
 SCHEMA = "dirac.benchmarks.video_motion/1"
 IMAGES = ("kodim23.png", "kodim05.png", "kodim14.png")  # panned and crossfaded from; zoomed into
 
 
-def _kodak(name: str) -> np.ndarray:
-    with Image.open(shared_path("datasets", "kodak", name)) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def motion_clips(frames: int, size: tuple) -> Dict[str, List[np.ndarray]]:
     """The originals: a pan (4 px a frame), a zoom (to 1.25x, bicubic) and a crossfade."""
     h, w = size
-    first, second, third = (_kodak(name) for name in IMAGES)
+    first, second, third = (kodak_image(name) for name in IMAGES)
     zoom = []
     for i in range(frames):
         scale = 1 + 0.25 * i / (frames - 1)
@@ -77,7 +69,7 @@ def measure(args) -> dict:
 
     from .peers.dirac_peer import fingerprint
 
-    size = (128, 192) if args.quick else (256, 384)
+    size = frame_size(args)
     weights = Path(args.weights) if args.weights else default_weights("hevc")
     enhancer = Enhancer.from_pretrained(weights, codec="hevc")
     codec = base_codecs.get_codec("hevc")
@@ -102,14 +94,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.video_motion", description=__doc__.split("\n\n")[0])
     parser.add_argument("--qp", type=lambda t: integer(t, 0, 51), default=37)
     parser.add_argument("--frames", type=lambda t: integer(t, 2), default=12, help="clip length (at least 2)")
-    parser.add_argument("--realism", type=realism, default=[0.0, 1.0])
-    parser.add_argument("--steps", type=integer, default=20)
-    parser.add_argument("--weights", default=None, help="HEVC weights (default: the shipped or $DIRAC_WEIGHTS ones)")
-    parser.add_argument("--quick", action="store_true", help="small frames, for a smoke run")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    name = "video-hevc-kodak-quick.json" if args.quick else "video-hevc-kodak.json"
-    return run_command(lambda: [write_json(args.out / name, measure(args))])
+    add_clip_arguments(parser, [0.0, 1.0])  # --weights: HEVC weights (default: the shipped or $DIRAC_WEIGHTS ones)
+    return run_clip_benchmark(parser.parse_args(argv), "video-hevc-kodak", measure)
 
 
 if __name__ == "__main__":
