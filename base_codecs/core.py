@@ -209,6 +209,9 @@ class Degradation:
     grid_step: int = 5  # rates at which residual statistics are measured
     grey_fraction: float = 0.35
     full_chroma_fraction: float = 0.2
+    # patches cut from each coded crop: 1 codes every patch; more suits a slow encoder (x265),
+    # whose crops, coded at twice the patch size, serve several batches from a pool
+    reuse: int = 1
 
     def sample(self, rng: np.random.Generator) -> Tuple[int, str]:
         """A random rate and chroma subsampling."""

@@ -6,7 +6,7 @@ import pytest
 
 import base_codecs
 from dirac import DiracError
-from dirac.training.data import PairSampler, PatchSampler, load_coded_pairs, load_image
+from dirac.training.data import POOL_SIZE, PairSampler, PatchSampler, load_coded_pairs, load_image
 from dirac.metrics import y_channel
 
 from bad_inputs import png_chunks
@@ -40,6 +40,20 @@ def test_batches_are_really_degraded_at_rates_in_range(images, codec):
     assert all(np.abs(o.astype(int) - d).mean() > 0.5 for o, d in zip(originals, decodes))
 
 
+def test_a_slow_encoder_codes_one_crop_per_reuse_patches(images, monkeypatch):
+    """x265 codes crops of twice the patch size, one per ``reuse`` patches after the first batch,
+    and the batches are cut from a pool of the latest, so patches repeat only as often as that."""
+    sampler = PatchSampler(images, "hevc", patch=32, seed=0)
+    reuse, coded, degrade = base_codecs.codec_type("hevc").degradation.reuse, [], sampler.degrade
+    monkeypatch.setattr(sampler, "degrade", lambda crop, *rate: coded.append(crop.shape[:2]) or degrade(crop, *rate))
+    sampler.batch(16)
+    assert len(coded) == 16 and set(coded) == {(64, 64)}
+    for _ in range(3):
+        originals, decodes, rates = sampler.batch(16)
+    assert len(coded) == 16 + 3 * 16 // reuse and len(sampler.pool) == len(coded) <= POOL_SIZE
+    assert originals.shape == decodes.shape == (16, 32, 32, 3) and len({o.tobytes() for o in originals}) > 12
+
+
 def test_residual_stats_grow_as_quality_falls(images):
     stats = PatchSampler(images, "jpeg", patch=32, seed=0).residual_stats(per_rate=8)
     sigma = dict(zip(stats["stats_rates"], stats["stats_sigma"]))
@@ -66,18 +80,19 @@ def test_pair_sampler_cuts_aligned_patches_and_measures_each_rate(images):
     assert all(o.shape[0] % 16 == 0 for o, _, _ in sampler.fixed_crops(64))
 
 
-def test_coded_pairs_from_vvc_manifest(shared_dir, tmp_path):
-    vvc = shared_dir / "datasets" / "vvc" / "train" / "cbsd68"
-    entries = [e for e in json.loads((vvc / "manifest.json").read_text()) if e["source"] == "101085.png"]
+@pytest.mark.parametrize("folder, source", [("cbsd68", "101085.png"), ("usc_sipi_misc", "5.1.09.png")])  # colour, grey
+def test_coded_pairs_from_vvc_manifest(shared_dir, tmp_path, folder, source):
+    vvc = shared_dir / "datasets" / "vvc" / "train" / folder
+    entries = [e for e in json.loads((vvc / "manifest.json").read_text()) if e["source"] == source]
     for e in entries:
         (tmp_path / e["bitstream"]).parent.mkdir(exist_ok=True)
         (tmp_path / e["bitstream"]).write_bytes((vvc / e["bitstream"]).read_bytes())
     (tmp_path / "manifest.json").write_text(json.dumps(entries))
-    pairs = load_coded_pairs([tmp_path], [shared_dir / "datasets" / "train" / "cbsd68"], "vvc")
+    pairs = load_coded_pairs([tmp_path], [shared_dir / "datasets" / "train" / folder], "vvc")
     (name, coded), = pairs.items()
-    assert name == "101085.png" and len(coded) == 4
+    assert name == source and len(coded) == 4
     for original, decoded, qp in coded:
-        assert original.shape == decoded.shape and 18 <= qp <= 42
+        assert original.shape == decoded.shape and original.shape[2] == 3 and 18 <= qp <= 42
         assert 25 < 10 * np.log10(255**2 / np.mean((original.astype(float) - decoded) ** 2)) < 45
 
 

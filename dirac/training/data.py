@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -14,6 +14,8 @@ from ..io import unique_files
 from ..metrics.fidelity import y_channel
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm"}
+Pair = Tuple[np.ndarray, np.ndarray, float]  # original, base decode, rate as the decoder reports it
+POOL_SIZE = 64  # coded crops kept for reuse by a slow encoder's batches
 
 
 def find_images(dirs: Sequence[str | Path]) -> List[Path]:
@@ -59,6 +61,11 @@ def load_images(paths: Sequence[Path], patch: int) -> List[np.ndarray]:
     return loaded
 
 
+def three_channels(image: np.ndarray) -> np.ndarray:
+    """``image`` as HxWx3: a grey one repeated to the three channels one model serves."""
+    return np.repeat(image[..., None], 3, 2) if image.ndim == 2 else image
+
+
 def load_image(path: Path) -> np.ndarray:
     """HxW (grey sources) or HxWx3 uint8, by the rules every other image input follows
     (``base_codecs.images``: 16-bit keeps the top 8 bits, alpha composited onto white)."""
@@ -82,12 +89,15 @@ class PatchSampler:
         self.rng = np.random.default_rng(seed)
         areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
         self.weights = areas / areas.sum()
+        self.pool: List[Pair] = []  # recently coded crops, where the degradation reuses them
 
-    def _crop(self, rng: np.random.Generator) -> np.ndarray:
+    def _crop(self, rng: np.random.Generator, size: int = 0) -> np.ndarray:
+        """A random square of ``size`` pixels (the patch by default; at most the image's side)."""
         im = self.images[rng.choice(len(self.images), p=self.weights)]
-        y = rng.integers(0, im.shape[0] - self.patch + 1)
-        x = rng.integers(0, im.shape[1] - self.patch + 1)
-        crop = np.rot90(im[y : y + self.patch, x : x + self.patch], rng.integers(4))
+        size = min(size or self.patch, *im.shape[:2])
+        y = rng.integers(0, im.shape[0] - size + 1)
+        x = rng.integers(0, im.shape[1] - size + 1)
+        crop = np.rot90(im[y : y + size, x : x + size], rng.integers(4))
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         if crop.ndim == 3 and rng.random() < self.rates.grey_fraction:
@@ -101,19 +111,24 @@ class PatchSampler:
             options["subsampling"] = subsampling
         return self.codec.decode(self.codec.encode(crop, **options)).image
 
+    def _coded(self, size: int = 0) -> Pair:
+        """A fresh random crop of ``size`` pixels, coded at a random rate."""
+        crop = self._crop(self.rng, size)
+        rate, subsampling = self.rates.sample(self.rng)
+        return three_channels(crop), three_channels(self.degrade(crop, rate, subsampling)), rate
+
     def batch(self, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """originals, decodes (both BxPxPx3 uint8) and native rates (B floats)."""
-        originals, decodes, rates = [], [], []
-        for _ in range(size):
-            crop = self._crop(self.rng)
-            rate, subsampling = self.rates.sample(self.rng)
-            decoded = self.degrade(crop, rate, subsampling)
-            if crop.ndim == 2:
-                crop, decoded = np.repeat(crop[..., None], 3, 2), np.repeat(decoded[..., None], 3, 2)
-            originals.append(crop)
-            decodes.append(decoded)
-            rates.append(rate)
-        return np.stack(originals), np.stack(decodes), np.array(rates, dtype=np.float64)
+        """originals, decodes (both BxPxPx3 uint8) and native rates (B floats).
+
+        A codec whose degradation reuses coded crops (x265) codes ``size / reuse`` crops of twice
+        the patch size per batch (``size`` for the first) into a pool of the :data:`POOL_SIZE`
+        latest, and cuts the batch from the pool: each coded crop serves about ``reuse`` patches."""
+        if self.rates.reuse == 1:
+            originals, decodes, rates = zip(*(self._coded() for _ in range(size)))
+            return np.stack(originals), np.stack(decodes), np.array(rates, dtype=np.float64)
+        fresh = size if not self.pool else max(1, round(size / self.rates.reuse))  # the first batch: one crop per patch
+        self.pool = (self.pool + [self._coded(2 * self.patch) for _ in range(fresh)])[-POOL_SIZE:]
+        return cut_patches(self.pool, None, size, self.patch, self.rng)
 
     def fixed_crops(self, size: int = 256) -> List[Tuple[np.ndarray, np.ndarray, float]]:
         """Validation examples: centre crops coded at a coarse and a medium rate, grey and colour."""
@@ -160,9 +175,6 @@ def residual_summary(residuals: np.ndarray, quantile: float) -> Tuple[float, flo
     return float(np.sqrt(np.mean(residuals**2))), float(np.quantile(np.abs(residuals), quantile))
 
 
-Pair = Tuple[np.ndarray, np.ndarray, float]  # original, base decode, rate as the decoder reports it
-
-
 def _manifest_entries(manifest: Path) -> List[Tuple[str, str, Tuple[int, int, int, int]]]:
     """(source name, bitstream path, crop x0 y0 w h) of every entry, or a one-line error."""
     import json
@@ -194,7 +206,7 @@ def load_coded_pairs(manifest_dirs: Sequence[str | Path], source_dirs: Sequence[
         for source, bitstream, (x0, y0, w, h) in _manifest_entries(manifest):
             if source not in sources:
                 raise DiracError(f"{manifest}: source image {source} not found in {', '.join(map(str, source_dirs))}")
-            original = load_image(sources[source])[y0 : y0 + h, x0 : x0 + w]
+            original = three_channels(load_image(sources[source])[y0 : y0 + h, x0 : x0 + w])  # decoders give grey as RGB
             try:
                 data = (manifest.parent / bitstream).read_bytes()
             except OSError as e:
@@ -212,6 +224,24 @@ def load_coded_pairs(manifest_dirs: Sequence[str | Path], source_dirs: Sequence[
     return pairs
 
 
+def cut_patches(pairs: Sequence[Pair], weights: Optional[np.ndarray], size: int, patch: int,
+                rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``size`` patches from pairs drawn with ``weights`` (None: uniformly), each at a random
+    offset on the 16-pixel grid, turned and flipped alike in original and decode: originals,
+    decodes (BxPxPx3 uint8) and rates."""
+    originals, decodes, rates = [], [], []
+    for _ in range(size):
+        original, decoded, rate = pairs[rng.choice(len(pairs), p=weights)]
+        y = rng.integers(0, (original.shape[0] - patch) // 16 + 1) * 16
+        x = rng.integers(0, (original.shape[1] - patch) // 16 + 1) * 16
+        turns, flip = rng.integers(4), rng.random() < 0.5
+        for out, im in ((originals, original), (decodes, decoded)):
+            crop = np.rot90(im[y : y + patch, x : x + patch], turns)
+            out.append(np.ascontiguousarray(three_channels(crop[:, ::-1] if flip else crop)))
+        rates.append(rate)
+    return np.stack(originals), np.stack(decodes), np.array(rates, dtype=np.float64)
+
+
 class PairSampler:
     """Patch batches cut from pre-coded pairs (same interface as :class:`PatchSampler`)."""
 
@@ -225,18 +255,7 @@ class PairSampler:
 
     def batch(self, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """originals, decodes (BxPxPx3 uint8) and rates; crops start on the 16-pixel grid."""
-        originals, decodes, rates = [], [], []
-        for _ in range(size):
-            original, decoded, rate = self.pairs[self.rng.choice(len(self.pairs), p=self.weights)]
-            y = self.rng.integers(0, (original.shape[0] - self.patch) // 16 + 1) * 16
-            x = self.rng.integers(0, (original.shape[1] - self.patch) // 16 + 1) * 16
-            turns, flip = self.rng.integers(4), self.rng.random() < 0.5
-            for pool, im in ((originals, original), (decodes, decoded)):
-                crop = np.rot90(im[y : y + self.patch, x : x + self.patch], turns)
-                crop = crop[:, ::-1] if flip else crop
-                pool.append(np.ascontiguousarray(np.repeat(crop[..., None], 3, 2) if crop.ndim == 2 else crop))
-            rates.append(rate)
-        return np.stack(originals), np.stack(decodes), np.array(rates, dtype=np.float64)
+        return cut_patches(self.pairs, self.weights, size, self.patch, self.rng)
 
     def fixed_crops(self, size: int = 256) -> List[Pair]:
         return [(block_aligned_centre_crop(o, size), block_aligned_centre_crop(d, size), r) for o, d, r in self.pairs]

@@ -22,7 +22,7 @@ from base_codecs import DiracError
 from ..checks import number, whole
 from ..io import atomic_file
 from ..metrics.fidelity import psnr
-from .data import find_images, load_images, split_validation
+from .data import find_images, load_images, split_validation, three_channels
 
 ARCHITECTURE = "bmshj2018-hyperprior"
 # CompressAI's MSE lambdas for its quality indices 1..8
@@ -67,7 +67,7 @@ def random_crops(images: List[np.ndarray], count: int, patch: int, rng: np.rando
         image = images[rng.integers(len(images))]
         y, x = rng.integers(image.shape[0] - patch + 1), rng.integers(image.shape[1] - patch + 1)
         crop = image[y : y + patch, x : x + patch]
-        crop = np.repeat(crop[..., None], 3, axis=2) if crop.ndim == 2 else crop
+        crop = three_channels(crop)
         crops.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
     return np.stack(crops)
 
