@@ -51,8 +51,8 @@ class Enhancer:
         cls, path: Union[str, Path, None] = None, device: Union[str, torch.device] = "cpu", codec: Optional[str] = None
     ) -> "Enhancer":
         """Load weights saved with ``save_pretrained``; without ``path``, the default weights of
-        ``codec`` (default jpeg; :func:`default_weights`). Only JPEG's ship: others are trained
-        by the user. With both, the weights must be for ``codec``."""
+        ``codec`` (default jpeg; :func:`default_weights`). JPEG's and VVC's ship; others are
+        trained by the user. With both, the weights must be for ``codec``."""
         if codec is not None and not isinstance(codec, str):
             raise DiracError(f"codec must be a codec name such as 'jpeg', got {codec!r}")
         if path is not None and not isinstance(path, (str, os.PathLike)):
@@ -65,8 +65,9 @@ class Enhancer:
                 if shipped != path and (shipped / "model_index.json").is_file():  # $DIRAC_WEIGHTS hides them
                     raise DiracError(f"no {family} weights at {path}, where $DIRAC_WEIGHTS points; unset it for the "
                                      f"shipped weights in {shipped}, or {_how_to_train(family, path)}", option="weights")
-                raise DiracError(f"no {family} weights at {path}: dirac ships JPEG weights only; {_how_to_train(family, path)}",
-                                 option="weights")
+                shipped = ", ".join(sorted(p.name for p in SHIPPED_WEIGHTS.iterdir() if (p / "model_index.json").is_file()))
+                raise DiracError(f"no {family} weights at {path}: dirac ships weights for {shipped} only; "
+                                 f"{_how_to_train(family, path)}", option="weights")
         enhancer = cls(DiracPipeline.from_pretrained(path), device)
         if codec is not None and enhancer.codec != codec:
             raise DiracError(f"the weights at {path} enhance {enhancer.codec}, not {codec}", option="weights")

@@ -220,7 +220,7 @@ def test_default_weights_per_codec_and_how_to_train_missing_ones(enhancer, tmp_p
     monkeypatch.setenv("DIRAC_WEIGHTS", str(tmp_path))
     enhancer.pipeline.save_pretrained(tmp_path / "jpeg")
     assert Enhancer.from_pretrained(codec="jpeg").codec == "jpeg"
-    with pytest.raises(DiracError, match="ships JPEG weights only.*dirac train --codec hevc"):
+    with pytest.raises(DiracError, match="ships weights for jpeg, vvc only.*dirac train --codec hevc"):
         Enhancer.from_pretrained(codec="hevc")
     with pytest.raises(DiracError, match="--sources"):
         Enhancer.from_pretrained(codec="vvc")
