@@ -1,12 +1,13 @@
 """How the realism end's detail scale (``detail_sigma``) was chosen: on held-out training images.
 
 The weights' training run held out every 20th training image for validation (never a test
-set). On centre crops of those, coded as colour JPEGs at each quality, the enhancer runs at
-realism 1 for each candidate scale (0 = the steps' whole output) and at realism 0; PSNR,
-LPIPS and DISTS per setting go to ``benchmarks/results/detail-scale-heldout.json``. The
-shipped value is the one with the best DISTS summed over the qualities, LPIPS close behind.
+set). On centre crops of those, coded as colour JPEGs at each quality (VVC: their pre-coded
+streams at every QP), the enhancer runs at realism 1 for each candidate scale (0 = the steps'
+whole output) and at realism 0; PSNR, LPIPS and DISTS per setting go to
+``benchmarks/results/detail-scale-heldout[-vvc].json``. JPEG's shipped value is the one with
+the best DISTS summed over the qualities, LPIPS close behind.
 
-    python -m benchmarks.detail_scale [--sigmas 0,0.5,0.75,1,1.5,2] [--qualities 5,10,20] [--crop 384]
+    python -m benchmarks.detail_scale [--codec jpeg|vvc] [--sigmas 0,0.5,0.75,1,1.5,2] [--qualities 5,10,20] [--crop 384]
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -33,16 +34,41 @@ from .shared import shared_path
 SCHEMA = "dirac.benchmarks.detail_scale/1"
 
 
+def _run_config(weights: Path) -> dict:
+    config = weights / "train_config.json"
+    if not config.is_file():
+        raise DiracError(f"{config} is missing: the held-out images are those of the run that trained the weights")
+    return json.loads(config.read_text())
+
+
 def heldout_images(weights: Path) -> List[Path]:
     """The validation images of the run that trained ``weights`` (its train_config's data folders,
     found under the shared datasets by name)."""
     from dirac.training.data import find_images, split_validation
 
-    config = weights / "train_config.json"
-    if not config.is_file():
-        raise DiracError(f"{config} is missing: the held-out images are those of the run that trained the weights")
-    folders = [shared_path("datasets", "train", Path(d).name) for d in json.loads(config.read_text())["data"]]
+    folders = [shared_path("datasets", "train", Path(d).name) for d in _run_config(weights)["data"]]
     return split_validation(find_images(folders))[1]
+
+
+def heldout_cases(weights: Path, codec: str, qualities: List[int], crop: int) -> Iterator[Tuple[str, int, float, np.ndarray, np.ndarray]]:
+    """(image name, rate label, native rate, original, decode) of every held-out case: JPEG codes
+    each held-out image's central square at ``qualities``; VVC reads the held-out images'
+    pre-coded streams (every QP, labelled by the decoder's slice QP), cropped alike."""
+    if codec == "jpeg":
+        jpeg = base_codecs.get_codec("jpeg")
+        for path in heldout_images(weights):
+            original = square_crop(path, crop)
+            for q in qualities:
+                yield path.name, q, q, original, jpeg.decode(jpeg.encode(original, quality=q)).image
+        return
+    from dirac.training.data import block_aligned_centre_crop, load_coded_pairs, split_validation
+
+    config = _run_config(weights)
+    pairs = load_coded_pairs([shared_path("datasets", "vvc", "train", Path(d).name) for d in config["data"]],
+                             [shared_path("datasets", "train", Path(d).name) for d in config["sources"]], codec)
+    for name in split_validation(sorted(pairs))[1]:
+        for original, decoded, rate in pairs[name]:
+            yield name, int(rate), rate, block_aligned_centre_crop(original, crop), block_aligned_centre_crop(decoded, crop)
 
 
 def square_crop(path: Path, size: int) -> np.ndarray:
@@ -59,47 +85,46 @@ def measure(args) -> dict:
 
     from .peers.dirac_peer import fingerprint
 
-    weights = Path(args.weights) if args.weights else default_weights("jpeg")
-    images = heldout_images(weights)
-    enhancer = Enhancer.from_pretrained(weights, codec="jpeg")
-    codec = base_codecs.get_codec("jpeg")
-    settings = [("realism 0", 0.0, None)] + [(f"realism 1, detail_sigma {s:g}", 1.0, s) for s in args.sigmas]
-    scores = {(name, q): [] for name, _, _ in settings for q in args.qualities}
-    with tqdm(total=len(images) * len(args.qualities) * len(settings), desc="detail scale", unit="image") as bar:
-        for index, path in enumerate(images):
-            original = square_crop(path, args.crop)
-            for q in args.qualities:
-                decoded = codec.decode(codec.encode(original, quality=q)).image
-                for name, realism, sigma in settings:
-                    out = enhancer.enhance(decoded, q, realism=realism, seed=index, detail_sigma=sigma)
-                    scores[name, q].append([psnr(original, out), lpips(out, original), dists(out, original)])
-                    bar.update()
-    rows = [{"setting": name, "quality": q, **dict(zip(("psnr", "lpips", "dists"), np.mean(scores[name, q], axis=0).tolist()))}
-            for name, _, _ in settings for q in args.qualities]
-    return {"schema": SCHEMA, "images": [f"{p.parent.name}/{p.name}" for p in images],
+    weights = Path(args.weights) if args.weights else default_weights(args.codec)
+    enhancer = Enhancer.from_pretrained(weights, codec=args.codec)
+    settings = [("realism 0", 0.0, None), ("base decode", None, None)]
+    settings += [(f"realism 1, detail_sigma {s:g}", 1.0, s) for s in args.sigmas]
+    scores, images = {}, []
+    cases = list(heldout_cases(weights, args.codec, args.qualities, args.crop))
+    with tqdm(total=len(cases) * len(settings), desc="detail scale", unit="image") as bar:
+        for index, (image, label, rate, original, decoded) in enumerate(cases):
+            images += [image] if image not in images else []
+            for name, realism, sigma in settings:
+                out = decoded if realism is None else enhancer.enhance(decoded, rate, realism=realism, seed=index, detail_sigma=sigma)
+                scores.setdefault((name, label), []).append([psnr(original, out), lpips(out, original), dists(out, original)])
+                bar.update()
+    rows = [{"setting": name, "quality": label, **dict(zip(("psnr", "lpips", "dists"), np.mean(values, axis=0).tolist()))}
+            for (name, label), values in scores.items()]
+    return {"schema": SCHEMA, "images": images,
             "settings": {**vars(args), "out": str(args.out), "weights_fingerprint": fingerprint(weights)},
             "environment": describe(), "rows": rows}
 
 
 def report(data: dict) -> None:
     for row in data["rows"]:
-        print(f"QF {row['quality']:>3}  {row['setting']:<32} PSNR {row['psnr']:.3f}  LPIPS {row['lpips']:.4f}  DISTS {row['dists']:.4f}")
+        print(f"rate {row['quality']:>3}  {row['setting']:<32} PSNR {row['psnr']:.3f}  LPIPS {row['lpips']:.4f}  DISTS {row['dists']:.4f}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.detail_scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--codec", choices=["jpeg", "vvc"], default="jpeg", help="whose weights and held-out images (default jpeg)")
     parser.add_argument("--sigmas", type=lambda t: [detail_sigma(v) for v in numbers(t)], default=[0.0, 0.5, 0.75, 1.0, 1.5, 2.0],
                         help="candidate scales in pixels (0: the steps' whole output)")
-    parser.add_argument("--qualities", type=lambda t: numbers(t, int), default=[5, 10, 20])
+    parser.add_argument("--qualities", type=lambda t: numbers(t, int), default=[5, 10, 20], help="JPEG qualities (VVC: every QP coded)")
     parser.add_argument("--crop", type=lambda t: integer(t, 64), default=384, help="centre crop side, at most (default 384; smaller images are cropped to their shorter side)")
-    parser.add_argument("--weights", default=None, help="JPEG weights (default: the shipped ones)")
+    parser.add_argument("--weights", default=None, help="weights (default: the codec's shipped ones)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     def work():
         data = measure(args)
         report(data)
-        yield write_json(args.out / "detail-scale-heldout.json", data)
+        yield write_json(args.out / f"detail-scale-heldout{'' if args.codec == 'jpeg' else '-' + args.codec}.json", data)
 
     return run_command(work)
 
