@@ -65,8 +65,8 @@ class Enhancer:
                 if shipped != path and (shipped / "model_index.json").is_file():  # $DIRAC_WEIGHTS hides them
                     raise DiracError(f"no {family} weights at {path}, where $DIRAC_WEIGHTS points; unset it for the "
                                      f"shipped weights in {shipped}, or {_how_to_train(family, path)}", option="weights")
-                shipped = ", ".join(sorted(p.name for p in SHIPPED_WEIGHTS.iterdir() if (p / "model_index.json").is_file()))
-                raise DiracError(f"no {family} weights at {path}: dirac ships weights for {shipped} only; "
+                families = ", ".join(sorted(p.name for p in SHIPPED_WEIGHTS.iterdir() if (p / "model_index.json").is_file()))
+                raise DiracError(f"no {family} weights at {path}: dirac ships weights for {families} only; "
                                  f"{_how_to_train(family, path)}", option="weights")
         enhancer = cls(DiracPipeline.from_pretrained(path), device)
         if codec is not None and enhancer.codec != codec:

@@ -130,7 +130,7 @@ class PatchSampler:
         self.pool = (self.pool + [self._coded(2 * self.patch) for _ in range(fresh)])[-POOL_SIZE:]
         return cut_patches(self.pool, None, size, self.patch, self.rng)
 
-    def fixed_crops(self, size: int = 256) -> List[Tuple[np.ndarray, np.ndarray, float]]:
+    def fixed_crops(self, size: int = 256) -> List[Pair]:
         """Validation examples: centre crops coded at a coarse and a medium rate, grey and colour."""
         grid = self.rates.grid()
         examples = []
