@@ -208,6 +208,7 @@ def _write_shared(clip: "_Clip", output: Path, enhance: Callable[[np.ndarray], n
     finally:
         for segment in segments if rank == 0 else [segments[rank]] if failures else []:
             segment.unlink(missing_ok=True)
+        _close_processes()
 
 
 def _processes() -> Tuple[int, int, Optional[str]]:
@@ -221,6 +222,16 @@ def _processes() -> Tuple[int, int, Optional[str]]:
     if state.num_processes == 1:
         return 0, 1, None
     return state.process_index, state.num_processes, str(state.device)
+
+
+def _close_processes() -> None:
+    """Every process waits here for the others, then closes the process group: a process that
+    left first, its group still open, could abort on exit (gloo's threads never joined)."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    state.wait_for_everyone()
+    state.destroy_process_group()
 
 
 def _decoded(segment: Path) -> Iterator[np.ndarray]:
