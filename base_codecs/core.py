@@ -253,9 +253,14 @@ class BaseCodec(abc.ABC):
     def sniff(data: bytes) -> bool:
         """True when ``data`` looks like this family's bitstream (magic numbers / start codes)."""
 
-    def iter_frames(self, source) -> Iterator[np.ndarray]:
-        """Every picture of a video (bytes or a path), for the families that decode video."""
+    def iter_decoded(self, source) -> Iterator[Decoded]:
+        """Every picture of a video (bytes or a path), each with its own rate, for the families
+        that decode video."""
         raise CodecError(f"{self.name} codes still pictures, not video")
+
+    def iter_frames(self, source) -> Iterator[np.ndarray]:
+        """Every picture of a video, as arrays."""
+        return (decoded.image for decoded in self.iter_decoded(source))
 
 
 def check_setting(what: str, value, low: int, high: int) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 from .core import BaseCodec, CodecError, Decoded, Degradation, ImageLike, RateScale, as_bytes, as_uint8_array
 from .registry import register
 from .video import Source, annexb_nal_header, av_target, decode_still, fill_frame, is_container, rgb_to_ycbcr, source_head
-from .video import iter_frames as _iter_frames
+from .video import iter_decoded as _iter_decoded
 
 PIXEL_FORMATS = {"4:2:0": "yuv420p", "4:4:4": "yuv444p"}
 PARAMETER_SET_TYPES = {32, 33, 34, 35, 39}  # VPS, SPS, PPS, AUD, prefix SEI: how streams start
@@ -53,14 +53,19 @@ def _check_container(source: Source, what: str) -> None:
         raise CodecError(f"{what}: the MP4/MKV container holds {codec} video, not HEVC")
 
 
-def iter_frames(source: Source) -> Iterator[np.ndarray]:
-    """Every picture of an HEVC video (raw .265/.hevc, or an MP4/MKV; bytes or a path) as RGB
-    (or grey for a monochrome stream) uint8 arrays."""
+def iter_decoded(source: Source) -> Iterator[Decoded]:
+    """Every picture of an HEVC video (raw .265/.hevc, or an MP4/MKV; bytes or a path), its
+    image RGB (or grey for a monochrome stream) uint8 and its rate the picture's own slice QP."""
     head, what = source_head(source, "HEVC video")
     fmt = "hevc" if _raw_hevc(head) else None
     if fmt is None:
         _check_container(source, what)
-    return _iter_frames(source, fmt, what)
+    return _iter_decoded(source, fmt, "hevc", what)
+
+
+def iter_frames(source: Source) -> Iterator[np.ndarray]:
+    """Every picture of an HEVC video, as :func:`iter_decoded` reads them, as arrays."""
+    return (decoded.image for decoded in iter_decoded(source))
 
 
 class HevcCodec(BaseCodec):
@@ -69,7 +74,7 @@ class HevcCodec(BaseCodec):
     name = "hevc"
     # Video above 8 bits codes QPs down to -6 x (bit depth - 8): accepted, enhanced as QP 0.
     rate_scale = RateScale("QP", "qp", 0, 51, finer_when_higher=False, defaults=(22, 27, 32, 37), lowest=-48)
-    degradation = Degradation(22, 47, skew=0.5, reuse=8)  # x265 intra QP, median about 40; x265 is 15x slower than libjpeg
+    degradation = Degradation(22, 47, reuse=8)  # x265 intra QP, uniform (the usual test QPs 22-37 lie in its lower half); x265 is 15x slower than libjpeg
     video = True
 
     def can_encode(self) -> bool:
@@ -112,8 +117,8 @@ class HevcCodec(BaseCodec):
             return decode_still(data, None, self.name, "HEVC track")
         raise CodecError("not HEVC: neither an Annex-B stream starting with a VPS/SPS/PPS/AUD/SEI nor an MP4/MKV")
 
-    def iter_frames(self, source: Source) -> Iterator[np.ndarray]:
-        return iter_frames(source)
+    def iter_decoded(self, source: Source) -> Iterator[Decoded]:
+        return iter_decoded(source)
 
     @staticmethod
     def sniff(data: bytes) -> bool:

@@ -11,8 +11,7 @@ import io
 import itertools
 import os
 import re
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -44,7 +43,9 @@ def source_head(source: Source, label: str) -> Tuple[bytes, str]:
 
 
 def av_target(source: Source):
-    """What ``av.open`` reads: a file-like view of data, or the path."""
+    """What ``av.open`` reads: a file-like view of data, or the path (an open file as it is)."""
+    if isinstance(source, io.IOBase):
+        return source
     return io.BytesIO(source) if isinstance(source, IN_MEMORY) else os.fspath(source)
 
 
@@ -225,52 +226,65 @@ _TRACE_LINE = re.compile(r"^\s*\d+\s+(\w+)\s+[01]+ = (-?\d+)\s*$")
 _SLICE_QP = re.compile(r"\b(slice|sh)_qp_delta\b")
 
 
+class SliceQP:
+    """Each coded picture's luma QP (26 + init_qp_minus26 [+ ph_qp_delta] + its first slice's QP
+    delta), read as its packet passes by FFmpeg's own header parser (the trace_headers bitstream
+    filter), which knows HEVC, VVC and H.264; None for a codec it does not parse. Open as a
+    context: the parser's log is captured meanwhile."""
+
+    def __init__(self, stream):
+        self._stream, self._init = stream, None
+
+    def __enter__(self) -> "SliceQP":
+        import av.error
+        import av.logging
+        from av.bitstream import BitStreamFilterContext
+
+        self._previous = av.logging.get_level()
+        av.logging.set_level(av.logging.INFO)  # trace_headers logs every syntax element at INFO
+        self._capture = av.logging.Capture()
+        self._lines = self._capture.__enter__()
+        try:
+            self._tracer = BitStreamFilterContext("trace_headers", self._stream)
+        except av.error.FFmpegError:  # MPEG-4 part 2, say: no header parser
+            self._tracer = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import av.logging
+
+        self._capture.__exit__(*exc)
+        av.logging.set_level(self._previous)
+
+    def read(self, packet) -> Tuple[list, Optional[int]]:
+        """(the packet as the parser passes it on, to decode: reading uses up the one given;
+        the QP of the packet's first slice, None where it holds none)."""
+        if self._tracer is None:
+            return [packet], None
+        passed, qp, delta = self._tracer.filter(packet), None, 0
+        for _, _, text in self._lines:
+            match = _TRACE_LINE.match(text)
+            if not match or qp is not None:
+                continue
+            name, value = match.group(1), int(match.group(2))
+            if name.endswith("init_qp_minus26"):
+                self._init = value
+            elif name == "ph_qp_delta":
+                delta += value
+            elif _SLICE_QP.fullmatch(name) and self._init is not None:
+                qp = 26 + self._init + delta + value
+        self._lines.clear()  # a long clip's log does not pile up
+        return passed, qp
+
+
 def _coded_qp(stream, packets) -> Optional[int]:
-    """Luma QP of the first slice (26 + init_qp_minus26 [+ ph_qp_delta] + slice QP delta).
-
-    Read with FFmpeg's own header parser (the trace_headers bitstream filter), which knows
-    HEVC and VVC; None when no slice header is found.
-    """
-    import av.logging
-    from av.bitstream import BitStreamFilterContext
-
-    previous = av.logging.get_level()
-    av.logging.set_level(av.logging.INFO)  # trace_headers logs every syntax element at INFO
-    try:
-        with av.logging.Capture() as lines:
-            tracer = BitStreamFilterContext("trace_headers", stream)
-            for packet in packets:
-                tracer.filter(packet)
-                if any(_SLICE_QP.search(line[2]) for line in lines):
-                    break
-    finally:
-        av.logging.set_level(previous)
-    init, delta = None, 0
-    for _, _, text in lines:
-        match = _TRACE_LINE.match(text)
-        if not match:
-            continue
-        name, value = match.group(1), int(match.group(2))
-        if name.endswith("init_qp_minus26"):
-            init = value
-        elif name == "ph_qp_delta":
-            delta += value
-        elif _SLICE_QP.fullmatch(name) and init is not None:
-            return 26 + init + delta + value
+    """The QP of the first slice among ``packets`` (used up); None when none holds a slice header."""
+    with SliceQP(stream) as slices:
+        for packet in packets:
+            qp = slices.read(packet)[1]
+            if qp is not None:
+                return qp
     return None
-
-
-QP_SEARCH_PACKETS = 16  # a slice header is in the first picture's packets; other codecs have none
-
-
-def first_qp(source: Source, fmt: Optional[str], what: str) -> Optional[int]:
-    """The first slice's QP, read from the headers as the packets stream by: neither the clip
-    decoded nor the file read whole. None when no slice header is found."""
-    with _av_errors(what):
-        container, stream = _open(source, fmt, what)
-        with container:
-            packets = (packet for packet in container.demux(stream) if packet.size)
-            return _coded_qp(stream, itertools.islice(packets, QP_SEARCH_PACKETS))
 
 
 def _first_picture(data: bytes, fmt: Optional[str], what: str, read_qp: bool = False):
@@ -302,15 +316,34 @@ def decode_still(data: bytes, fmt: Optional[str], family: str, what: str) -> Dec
     return Decoded(image, RateInfo(family, qp, bpp))
 
 
-def _decoded_pictures(source: Source, fmt: Optional[str], what: str) -> Iterator[np.ndarray]:
+def _pictures(source, fmt: Optional[str], what: str, read_qp: bool) -> Iterator[Tuple[np.ndarray, Optional[int], int]]:
+    """(picture, its slice QP if ``read_qp`` else None, its packet's coded bytes) in display
+    order. Each packet is tagged with its decoding index, which the decoder hands on to the
+    picture it carries: so a picture finds its own packet's QP whatever the reordering."""
     container, stream = _open(source, fmt, what)
-    with container:
-        for frame in container.decode(stream):
-            yield frame_to_array(frame)
+    with container, (SliceQP(stream) if read_qp else nullcontext()) as slices:
+        coded = {}  # decoding index -> (QP, bytes), until its picture comes out
+        last = (None, 0)
+
+        def picture(frame):
+            nonlocal last
+            last = coded.pop(frame.pts, last)  # a picture that lost its tag: its predecessor's QP
+            return frame_to_array(frame), last[0], last[1]
+
+        for index, packet in enumerate(p for p in container.demux(stream) if p.size):
+            packet.pts, size = index, packet.size
+            passed, qp = slices.read(packet) if read_qp else ([packet], None)
+            coded[index] = (qp, size)
+            for frame in (f for p in passed for f in stream.decode(p)):
+                yield picture(frame)
+        for frame in stream.decode(None):
+            yield picture(frame)
 
 
-def iter_frames(source: Source, fmt: Optional[str] = None, what: str = "video") -> Iterator[np.ndarray]:
-    """Decoded pictures of a stream or container (bytes or a path), each as frame_to_array does.
+def iter_decoded(source: Source, fmt: Optional[str], family: str, what: str = "video") -> Iterator[Decoded]:
+    """Every picture of a stream or container (bytes or a path) in display order, each as a
+    ``Decoded`` with its own rate: its slice QP (x265 codes P and B pictures a few QP coarser
+    than I) and its packet's bits per pixel.
 
     A raw stream is decoded twice in step, once with :data:`TAIL` appended, as in
     :func:`decode_still`; each picture is yielded once both decodes agree on it. The picture
@@ -319,12 +352,45 @@ def iter_frames(source: Source, fmt: Optional[str] = None, what: str = "video") 
     """
     with _av_errors(what):
         if fmt is None:
-            yield from _decoded_pictures(source, fmt, what)
+            for pixels, qp, size in _pictures(source, fmt, what, read_qp=True):
+                yield Decoded(pixels, RateInfo(family, qp, size * 8.0 / (pixels.shape[0] * pixels.shape[1])))
             return
-        data = bytes(source) if isinstance(source, IN_MEMORY) else Path(source).read_bytes()
-        missing = object()
-        pairs = itertools.zip_longest(_decoded_pictures(data, fmt, what), _decoded_pictures(data + TAIL, fmt, what), fillvalue=missing)
-        for picture, with_tail in pairs:
-            if picture is missing or with_tail is missing or not np.array_equal(picture, with_tail):
-                raise CodecError(f"{what} is truncated: a picture's data ends early ({len(data)} bytes)")
-            yield picture
+        if isinstance(source, IN_MEMORY):
+            plain, tailed, total = bytes(source), bytes(source) + TAIL, len(source)
+        else:  # a file is read as the decoders need it, never whole
+            plain, tailed, total = open(source, "rb"), _WithTail(source), os.path.getsize(source)
+        with ExitStack() as files:
+            for stream in (plain, tailed):
+                if isinstance(stream, io.IOBase):
+                    files.enter_context(stream)
+            missing = object()
+            pairs = itertools.zip_longest(_pictures(plain, fmt, what, read_qp=True), _pictures(tailed, fmt, what, read_qp=False),
+                                          fillvalue=missing)
+            for picture, with_tail in pairs:
+                if picture is missing or with_tail is missing or not np.array_equal(picture[0], with_tail[0]):
+                    raise CodecError(f"{what} is truncated: a picture's data ends early ({total} bytes)")
+                pixels, qp, size = picture
+                yield Decoded(pixels, RateInfo(family, qp, size * 8.0 / (pixels.shape[0] * pixels.shape[1])))
+
+
+class _WithTail(io.RawIOBase):
+    """A file's bytes and then :data:`TAIL`, read as asked for (not seekable)."""
+
+    def __init__(self, path: Union[str, os.PathLike]):
+        super().__init__()
+        self._file, self._tail = open(path, "rb"), TAIL
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._file.readinto(buffer)
+        if count:
+            return count
+        count = min(len(buffer), len(self._tail))
+        buffer[:count], self._tail = self._tail[:count], self._tail[count:]
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()

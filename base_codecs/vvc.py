@@ -14,7 +14,7 @@ import numpy as np
 from .core import BaseCodec, CodecError, Decoded, ImageLike, RateScale, as_bytes, as_uint8_array
 from .registry import register
 from .video import Source, annexb_nal_header, decode_still, rgb_to_ycbcr, source_head
-from .video import iter_frames as _iter_frames
+from .video import iter_decoded as _iter_decoded
 
 ENCODER_ENV = "DIRAC_VVC_ENCODER"
 ENCODER_NAME = "vvencapp"
@@ -38,12 +38,18 @@ def _raw_vvc(data: bytes) -> bool:
     return header[0] & 0xC0 == 0 and header[1] >> 3 in FIRST_NAL_TYPES and header[1] & 7 > 0
 
 
-def iter_frames(source: Source) -> Iterator[np.ndarray]:
-    """Every picture of a raw VVC stream (bytes or a path) as RGB (or grey) uint8 arrays."""
+def iter_decoded(source: Source) -> Iterator[Decoded]:
+    """Every picture of a raw VVC stream (bytes or a path), its image RGB (or grey) uint8 and
+    its rate the picture's own slice QP."""
     head, what = source_head(source, "VVC video")
     if not _raw_vvc(head):
         raise CodecError(f"{what} is not a VVC Annex-B stream")
-    return _iter_frames(source, "vvc", what)
+    return _iter_decoded(source, "vvc", "vvc", what)
+
+
+def iter_frames(source: Source) -> Iterator[np.ndarray]:
+    """Every picture of a raw VVC stream, as :func:`iter_decoded` reads them, as arrays."""
+    return (decoded.image for decoded in iter_decoded(source))
 
 
 def find_encoder() -> Optional[str]:
@@ -112,8 +118,8 @@ class VvcCodec(BaseCodec):
             raise CodecError("not a VVC Annex-B stream: no start code followed by a VVC parameter set, AUD or SEI")
         return decode_still(data, "vvc", self.name, "VVC stream")
 
-    def iter_frames(self, source: Source) -> Iterator[np.ndarray]:
-        return iter_frames(source)
+    def iter_decoded(self, source: Source) -> Iterator[Decoded]:
+        return iter_decoded(source)
 
     @staticmethod
     def sniff(data: bytes) -> bool:

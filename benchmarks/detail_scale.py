@@ -1,13 +1,13 @@
 """How the realism end's detail scale (``detail_sigma``) was chosen: on held-out training images.
 
 The weights' training run held out every 20th training image for validation (never a test
-set). On centre crops of those, coded as colour JPEGs at each quality (VVC: their pre-coded
+set). On centre crops of those, coded at each rate (JPEG quality, HEVC QP; VVC: their pre-coded
 streams at every QP), the enhancer runs at realism 1 for each candidate scale (0 = the steps'
 whole output) and at realism 0; PSNR, LPIPS and DISTS per setting go to
-``benchmarks/results/detail-scale-heldout[-vvc].json``. JPEG's shipped value is the one with
+``benchmarks/results/detail-scale-heldout[-hevc|-vvc].json``. JPEG's shipped value is the one with
 the best DISTS summed over the qualities, LPIPS close behind.
 
-    python -m benchmarks.detail_scale [--codec jpeg|vvc] [--sigmas 0,0.5,0.75,1,1.5,2] [--qualities 5,10,20] [--crop 384]
+    python -m benchmarks.detail_scale [--codec jpeg|hevc|vvc] [--sigmas 0,0.5,0.75,1,1.5,2] [--rates 5,10,20] [--crop 384]
 """
 from __future__ import annotations
 
@@ -50,20 +50,22 @@ def heldout_images(weights: Path) -> List[Path]:
     return split_validation(find_images(folders))[1]
 
 
-def heldout_cases(weights: Path, codec: str, qualities: List[int], crop: int) -> Iterator[Tuple[str, int, float, np.ndarray, np.ndarray]]:
-    """(image name, rate label, native rate, original, decode) of every held-out case: JPEG codes
-    each held-out image's central square at ``qualities``; VVC reads the held-out images'
-    pre-coded streams (every QP, labelled by the decoder's slice QP), cropped alike."""
-    if codec == "jpeg":
-        jpeg = base_codecs.get_codec("jpeg")
-        for path in heldout_images(weights):
-            original = square_crop(path, crop)
-            for q in qualities:
-                yield path.name, q, q, original, jpeg.decode(jpeg.encode(original, quality=q)).image
-        return
+def heldout_cases(weights: Path, codec: str, rates: List[int], crop: int) -> Iterator[Tuple[str, int, float, np.ndarray, np.ndarray]]:
+    """(image name, rate label, native rate, original, decode) of every held-out case. A run
+    that coded its patches on the fly (JPEG, HEVC) held out images: each one's central square,
+    (block-aligned for a video codec) is coded at ``rates``. A run on pre-coded streams (VVC) held out streams:
+    every QP of each, labelled by the decoder's slice QP, cropped alike."""
     from dirac.training.data import block_aligned_centre_crop, load_coded_pairs, split_validation
 
     config = _run_config(weights)
+    if not config.get("sources"):
+        plugin = base_codecs.get_codec(codec)
+        for path in heldout_images(weights):
+            original = square_crop(path, crop)
+            original = block_aligned_centre_crop(original, crop) if plugin.video else original  # 4:2:0 frames: even sides
+            for rate in rates:
+                yield path.name, rate, rate, original, plugin.decode(plugin.encode(original, **{plugin.rate_scale.keyword: rate})).image
+        return
     pairs = load_coded_pairs([shared_path("datasets", "vvc", "train", Path(d).name) for d in config["data"]],
                              [shared_path("datasets", "train", Path(d).name) for d in config["sources"]], codec)
     for name in split_validation(sorted(pairs))[1]:
@@ -90,7 +92,8 @@ def measure(args) -> dict:
     settings = [("realism 0", 0.0, None), ("base decode", None, None)]
     settings += [(f"realism 1, detail_sigma {s:g}", 1.0, s) for s in args.sigmas]
     scores, images = {}, []
-    cases = list(heldout_cases(weights, args.codec, args.qualities, args.crop))
+    rates = args.rates or ([5, 10, 20] if args.codec == "jpeg" else list(base_codecs.codec_type(args.codec).rate_scale.defaults))
+    cases = list(heldout_cases(weights, args.codec, rates, args.crop))
     with tqdm(total=len(cases) * len(settings), desc="detail scale", unit="image") as bar:
         for index, (image, label, rate, original, decoded) in enumerate(cases):
             images += [image] if image not in images else []
@@ -112,10 +115,11 @@ def report(data: dict) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.detail_scale", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--codec", choices=["jpeg", "vvc"], default="jpeg", help="whose weights and held-out images (default jpeg)")
+    parser.add_argument("--codec", choices=["jpeg", "hevc", "vvc"], default="jpeg", help="whose weights and held-out images (default jpeg)")
     parser.add_argument("--sigmas", type=lambda t: [detail_sigma(v) for v in numbers(t)], default=[0.0, 0.5, 0.75, 1.0, 1.5, 2.0],
                         help="candidate scales in pixels (0: the steps' whole output)")
-    parser.add_argument("--qualities", type=lambda t: numbers(t, int), default=[5, 10, 20], help="JPEG qualities (VVC: every QP coded)")
+    parser.add_argument("--rates", "--qualities", type=lambda t: numbers(t, int), default=None,
+                        help="rates to code at (default: JPEG quality 5,10,20; HEVC QP 22,27,32,37; VVC: every QP its streams were coded at)")
     parser.add_argument("--crop", type=lambda t: integer(t, 64), default=384, help="centre crop side, at most (default 384; smaller images are cropped to their shorter side)")
     parser.add_argument("--weights", default=None, help="weights (default: the codec's shipped ones)")
     parser.add_argument("--out", type=Path, default=RESULTS)

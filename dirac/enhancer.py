@@ -126,9 +126,11 @@ class Enhancer:
         return self.enhance(decoded, **options)
 
     def enhance_frames(
-        self, frames: Iterable[ImageInput], rate: float, realism: float = 0.0, seed: int = 0, **options
+        self, frames: Iterable[Union[ImageInput, base_codecs.Decoded]], rate: Optional[float] = None, realism: float = 0.0,
+        seed: int = 0, **options
     ) -> Iterator[ImageInput]:
-        """Enhance a stream of video frames lazily, one at a time.
+        """Enhance a stream of video frames lazily, one at a time: each at ``rate``, or, where the
+        frames are the ``Decoded`` pictures of a codec's ``iter_decoded``, each at its own rate.
 
         Every frame is sampled with the same seed, i.e. the same noise at the same pixel
         positions: synthesised texture does not flicker from frame to frame (it is fixed to

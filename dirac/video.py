@@ -20,7 +20,7 @@ import numpy as np
 
 import base_codecs
 from base_codecs import DiracError
-from base_codecs.video import DECODER_OPTIONS, fill_frame, first_qp, frame_to_array, is_container, rgb_to_ycbcr, source_head
+from base_codecs.video import DECODER_OPTIONS, SliceQP, fill_frame, frame_to_array, is_container, rgb_to_ycbcr, source_head
 
 from .io import atomic_file
 
@@ -38,7 +38,7 @@ class VideoReport:
 
     frames: int
     family: str
-    rate: float
+    rates: Tuple[float, float]  # the lowest and highest rate a frame was enhanced at
     codec: str
     copied_streams: int  # audio and subtitle streams carried over
 
@@ -149,10 +149,11 @@ def enhance_video(
 ) -> VideoReport:
     """Enhance every frame of ``source`` into ``output`` (.mkv, .mp4, .mov).
 
-    ``enhancer_for(family)`` gives the Enhancer for the clip's codec family; ``rate`` (None: the
-    first slice's QP) and ``codec`` (None: as read) name them where the clip's codec is not a
-    dirac family (H.264 enhanced with HEVC weights, say). ``dial`` goes to ``Enhancer.enhance``;
-    every frame shares its seed, so synthesised texture does not flicker.
+    ``enhancer_for(family)`` gives the Enhancer for the clip's codec family; ``rate`` (None: each
+    picture's own slice QP, as x265 codes P and B pictures a few QP coarser than I) and ``codec``
+    (None: as read) name them where the clip's codec is not a dirac family (H.264 enhanced with
+    HEVC weights, say). ``dial`` goes to ``Enhancer.enhance``; every frame shares its seed, so
+    synthesised texture does not flicker.
     """
     from .core.rates import native_rate
 
@@ -167,21 +168,24 @@ def enhance_video(
         raise DiracError(f"{source}: {name} video enhanced as {family} needs its rate on {family}'s scale", option="rate")
     what = f"{family} video {source}"
     with _errors(what):
-        if rate is None:  # the first (intra) slice's: x265 codes P and B slices a few QP coarser
-            rate = base_codecs.RateInfo(family, first_qp(source, detected if raw else None, what))
-        rate = native_rate(rate, family)
+        fixed = None if rate is None else native_rate(rate, family)
         rank, world, device = _processes()
         enhancer = enhancer_for(family) if device is None else enhancer_for(family, device)
         clip = _Clip(source, raw, detected or family, what)
+        used: List[float] = []
+
+        def enhance(pixels: np.ndarray, qp: Optional[int]) -> np.ndarray:
+            used.append(native_rate(base_codecs.RateInfo(family, qp), family) if fixed is None else fixed)
+            return enhancer.enhance(pixels, used[-1], **dial)
+
         if world == 1:
-            count, copied = clip.write(output, lambda index, pixels: enhancer.enhance(pixels, rate, **dial), video_codec, crf, progress)
+            count, copied = clip.write(output, lambda index, pixels, qp: enhance(pixels, qp), video_codec, crf, progress)
         else:
-            count, copied = _write_shared(clip, output, lambda pixels: enhancer.enhance(pixels, rate, **dial), rank, world,
-                                          video_codec, crf, progress)
-    return VideoReport(count, family, float(rate), video_codec, copied)
+            count, copied = _write_shared(clip, output, enhance, rank, world, video_codec, crf, progress)
+    return VideoReport(count, family, (min(used), max(used)) if used else (fixed, fixed), video_codec, copied)
 
 
-def _write_shared(clip: "_Clip", output: Path, enhance: Callable[[np.ndarray], np.ndarray], rank: int, world: int,
+def _write_shared(clip: "_Clip", output: Path, enhance: Callable[[np.ndarray, Optional[int]], np.ndarray], rank: int, world: int,
                   video_codec: str, crf: Optional[int], progress: bool) -> Tuple[int, int]:
     """Under accelerate launch: each process enhances every world-th frame into a lossless
     segment; once all have (or one has failed, which every process then reports), the main
@@ -192,7 +196,7 @@ def _write_shared(clip: "_Clip", output: Path, enhance: Callable[[np.ndarray], n
     segments = [output.with_name(f".{output.name}.part{k}.mkv") for k in range(world)]
     failure = None
     try:
-        clip.write(segments[rank], lambda i, pixels: enhance(pixels) if i % world == rank else None, "ffv1", None,
+        clip.write(segments[rank], lambda i, pixels, qp: enhance(pixels, qp) if i % world == rank else None, "ffv1", None,
                    progress and rank == 0, copy=False, empty_ok=True)
     except DiracError as exc:
         failure = exc
@@ -204,7 +208,7 @@ def _write_shared(clip: "_Clip", output: Path, enhance: Callable[[np.ndarray], n
             return 0, 0
         with contextlib.ExitStack() as stack:
             readers = [stack.enter_context(contextlib.closing(_decoded(segment))) for segment in segments]
-            return clip.write(output, lambda i, pixels: next(readers[i % world]), video_codec, crf, progress)
+            return clip.write(output, lambda i, pixels, qp: next(readers[i % world]), video_codec, crf, progress)
     finally:
         for segment in segments if rank == 0 else [segments[rank]] if failures else []:
             segment.unlink(missing_ok=True)
@@ -252,9 +256,10 @@ class _Clip:
     family: str
     what: str
 
-    def write(self, output: Path, transform: Callable[[int, np.ndarray], Optional[np.ndarray]], video_codec: str,
+    def write(self, output: Path, transform: Callable[[int, np.ndarray, Optional[int]], Optional[np.ndarray]], video_codec: str,
               crf: Optional[int], progress: bool, copy: bool = True, empty_ok: bool = False) -> Tuple[int, int]:
-        """Frame ``i``'s pixels become ``transform(i, pixels)`` (None: left out), written atomically
+        """Frame ``i``'s pixels, coded at slice QP ``qp``, become ``transform(i, pixels, qp)`` (None:
+        left out), written atomically
         with the clip's timing (and, with ``copy``, its audio and subtitles); returns (frames
         written, streams copied)."""
         import av
@@ -265,8 +270,8 @@ class _Clip:
             frames = _raw_frames(self.source, self.family) if self.raw else _container_frames(self.source, out if copy else None, self.what)
             vout, count, index = None, 0, -1
             with tqdm(total=_frame_count(self.source, self.raw), desc="frames", unit="frame", disable=not progress) as bar:
-                for index, (pixels, pts, time_base, frame_rate) in enumerate(frames):
-                    enhanced = transform(index, pixels)
+                for index, (pixels, qp, pts, time_base, frame_rate) in enumerate(frames):
+                    enhanced = transform(index, pixels, qp)
                     bar.update(1)
                     if enhanced is None:
                         continue
@@ -285,7 +290,7 @@ class _Clip:
             return count, len(out.streams) - 1
 
 
-Frames = Iterator[Tuple[np.ndarray, int, Fraction, Fraction]]  # pixels, pts, time base, frame rate
+Frames = Iterator[Tuple[np.ndarray, Optional[int], int, Fraction, Fraction]]  # pixels, slice QP, pts, time base, frame rate
 
 
 def _frame_count(source: Path, raw: bool) -> Optional[int]:
@@ -301,13 +306,13 @@ def _frame_count(source: Path, raw: bool) -> Optional[int]:
 def _raw_frames(source: Path, family: str) -> Frames:
     """A raw stream's pictures (each checked whole, as base_codecs decodes them), timed at
     :data:`RAW_RATE`: the stream carries no timing."""
-    for index, pixels in enumerate(base_codecs.get_codec(family).iter_frames(source)):
-        yield pixels, index, 1 / RAW_RATE, RAW_RATE
+    for index, decoded in enumerate(base_codecs.get_codec(family).iter_decoded(source)):
+        yield decoded.image, decoded.rate.value, index, 1 / RAW_RATE, RAW_RATE
 
 
 def _container_frames(source: Path, out, what: str) -> Frames:
-    """A container's pictures with their timestamps; with ``out``, its audio and subtitle packets
-    are copied into it as they come, interleaved as they were."""
+    """A container's pictures with their slice QPs and timestamps; with ``out``, its audio and
+    subtitle packets are copied into it as they come, interleaved as they were."""
     import av
 
     with av.open(str(source), options=DECODER_OPTIONS, metadata_errors="replace") as inp:
@@ -325,17 +330,24 @@ def _container_frames(source: Path, out, what: str) -> Frames:
                                      f"into this output container ({exc}); write .mkv") from None
         time_base, frame_rate = vin.time_base, vin.average_rate or vin.guessed_rate or RAW_RATE
         pending = []  # copied packets wait for the video stream: the output's header names every stream
-        for packet in inp.demux(vin, *[inp.streams[i] for i in copied]):
-            if packet.stream.index in copied:
-                if packet.dts is not None:
-                    packet.stream = copied[packet.stream.index]
-                    pending.append(packet)
-                    if out.streams.video:
-                        out.mux(pending)
-                        pending.clear()
-                continue
-            for frame in packet.decode():
-                yield frame_to_array(frame), frame.pts, frame.time_base or time_base, frame_rate
+        qps, qp = {}, None  # a packet's QP by its timestamp, until its picture comes out
+        with SliceQP(vin) as slices:
+            for packet in inp.demux(vin, *[inp.streams[i] for i in copied]):
+                if packet.stream.index in copied:
+                    if packet.dts is not None:
+                        packet.stream = copied[packet.stream.index]
+                        pending.append(packet)
+                        if out.streams.video:
+                            out.mux(pending)
+                            pending.clear()
+                    continue
+                passed = [packet]  # the end of the stream (an empty packet) flushes the decoder
+                if packet.size:
+                    pts = packet.pts  # read before the parser uses the packet up
+                    passed, qps[pts] = slices.read(packet)
+                for frame in (f for p in passed for f in vin.decode(p)):
+                    qp = qps.pop(frame.pts, qp)  # a picture without its packet's timestamp: its predecessor's QP
+                    yield frame_to_array(frame), qp, frame.pts, frame.time_base or time_base, frame_rate
         if pending and out.streams.video:
             out.mux(pending)
 

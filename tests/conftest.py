@@ -87,10 +87,11 @@ def tiny_weights(tiny_enhancer, tmp_path_factory) -> Path:
     return path
 
 
-def encode_video(frames, container_format: str, codec_name: str = "libx265", bframes: int = 0) -> bytes:
+def encode_video(frames, container_format: str, codec_name: str = "libx265", bframes: int = 0, qp: str = "qp=12:ipratio=1") -> bytes:
     """A short video muxed by PyAV (RGB frames converted by swscale, VUI left unspecified).
     No B-frames by default: with them libx265 may hand the muxer an unset DTS, which MP4 then
-    rejects; a raw stream (container "hevc") takes them."""
+    rejects; a raw stream (container "hevc") takes them. ``qp``: x265's rate settings (by
+    default every picture at QP 12; without ipratio=1, I pictures are coded about 3 QP finer)."""
     import av
 
     buf = io.BytesIO()
@@ -99,7 +100,7 @@ def encode_video(frames, container_format: str, codec_name: str = "libx265", bfr
         stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = "yuv420p"
         if codec_name == "libx265":
-            stream.codec_context.options = {"x265-params": f"qp=12:ipratio=1:bframes={bframes}:log-level=error"}
+            stream.codec_context.options = {"x265-params": f"{qp}:bframes={bframes}:log-level=error"}
         for index, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = index

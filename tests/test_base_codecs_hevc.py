@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from base_codecs import CodecError, get_codec
-from base_codecs.hevc import iter_frames
+from base_codecs.hevc import iter_decoded, iter_frames
 from base_codecs.video import fill_frame
 
 from conftest import encode_video as _video
@@ -141,6 +141,21 @@ def test_raw_video_frames(smooth_rgb, psnr, tmp_path):
     for source in (data, tmp_path / "clip.265"):
         decoded = list(iter_frames(source))
         assert [psnr(d, f) > 35 for d, f in zip(decoded, frames)] == [True] * 4
+
+
+@pytest.mark.parametrize("container_format, bframes", [("hevc", 2), ("matroska", 0)])
+def test_every_picture_carries_its_own_slice_qp(smooth_rgb, tmp_path, container_format, bframes):
+    """x265 at QP 30 codes I pictures at 27, P at 30 and B coarser: each picture, in display
+    order, carries its own QP and its own packet's bits."""
+    data = _video(_moving_frames(smooth_rgb, 6), container_format, bframes=bframes, qp="qp=30:b-adapt=0")
+    (tmp_path / "clip").write_bytes(data)
+    for source in (data, tmp_path / "clip"):
+        decoded = list(iter_decoded(source))
+        qps = [d.rate.value for d in decoded]
+        assert qps[0] == 27 and 30 in qps[1:] and all(q >= 30 for q in qps[1:]) and len(qps) == 6
+        assert (max(qps) > 30) == (bframes > 0)  # B pictures: coarser than P
+        assert all(d.rate.family == "hevc" for d in decoded) and decoded[0].rate.bpp > 2 * max(d.rate.bpp for d in decoded[1:])
+        assert all(np.array_equal(d.image, f) for d, f in zip(decoded, iter_frames(source)))
 
 
 @pytest.mark.parametrize("cut", [2, 40, 300])  # cutting only the last byte loses no picture data here

@@ -30,19 +30,20 @@ def test_batch_one_process_writes_every_file(tmp_path, jpeg_dir, tiny_weights, c
     assert "wrote 3 images, 0 failures" in capsys.readouterr().out
 
 
-def test_batch_enhances_every_video_frame_with_shared_noise(tmp_path, smooth_rgb):
+def test_batch_enhances_every_video_frame_at_its_own_qp_with_shared_noise(tmp_path, smooth_rgb):
     enhancer = make_tiny_enhancer("hevc", stats_rates=(22.0, 37.0, 47.0))
     weights = tmp_path / "hevc_weights"
     enhancer.pipeline.save_pretrained(weights)
     video = tmp_path / "clip.mp4"
-    video.write_bytes(encode_video([np.roll(smooth_rgb, 5 * i, axis=1) for i in range(3)], "mp4"))
+    video.write_bytes(encode_video([np.roll(smooth_rgb, 5 * i, axis=1) for i in range(3)], "mp4", qp="qp=30"))
     out = tmp_path / "out"
     out.mkdir()
     args = ["batch", str(video), "-o", str(out), "--weights", str(weights), "--realism", "1", "--steps", "3", "--seed", "4"]
     assert main(args) == 0
-    rate = enhancer.decode(video.read_bytes()).rate.value
-    for i, frame in enumerate(base_codecs.hevc.iter_frames(video)):  # every frame sampled with the one seed
-        expected = enhancer.enhance(frame, rate, realism=1, steps=3, seed=4)
+    decoded = list(base_codecs.hevc.iter_decoded(video))
+    assert [d.rate.value for d in decoded] == [27, 30, 30]  # x265: the I picture about 3 QP finer
+    for i, picture in enumerate(decoded):  # every frame at its own QP, sampled with the one seed
+        expected = enhancer.enhance(picture, realism=1, steps=3, seed=4)
         assert np.array_equal(np.asarray(Image.open(out / f"clip_{i:06d}.png")), expected)
     assert len(list(out.iterdir())) == 3
 

@@ -330,22 +330,27 @@ def test_video_benchmark_shared_noise_flickers_less(tmp_path, tiny_weights):
     assert rate["size"] == "640x360" and rate["realism"] == 1 and rate["fps"] == pytest.approx(1 / rate["median_s"])
 
 
-def test_detail_scale_is_measured_on_the_weights_held_out_images(tmp_path, tiny_weights):
+@pytest.mark.parametrize("codec, rate", [("jpeg", "10"), ("hevc", "32")])
+def test_detail_scale_is_measured_on_the_weights_held_out_images(tmp_path, codec, rate):
     from benchmarks import detail_scale
     from benchmarks.shared import shared_root
 
+    from conftest import make_tiny_enhancer
+
     if not (shared_root() / "datasets" / "train").is_dir():
         pytest.skip("shared training images not found")
-    weights = tmp_path / "jpeg"
-    shutil.copytree(tiny_weights, weights)
+    weights = tmp_path / codec
+    enhancer = make_tiny_enhancer(codec) if codec == "jpeg" else make_tiny_enhancer(codec, stats_rates=(22.0, 37.0, 47.0))
+    enhancer.pipeline.save_pretrained(weights)
     (weights / "train_config.json").write_text(json.dumps({"data": ["../shared/datasets/train/usc_sipi_misc"]}))
-    args = ["--sigmas", "0,1", "--qualities", "10", "--crop", "64", "--weights", str(weights), "--out", str(tmp_path)]
+    args = ["--codec", codec, "--sigmas", "0,1", "--rates", rate, "--crop", "64", "--weights", str(weights), "--out", str(tmp_path)]
     assert detail_scale.main(args) == 0
-    data = json.loads((tmp_path / "detail-scale-heldout.json").read_text())
+    data = json.loads((tmp_path / f"detail-scale-heldout{'' if codec == 'jpeg' else '-' + codec}.json").read_text())
     held_out = sorted(p.name for p in (shared_root() / "datasets" / "train" / "usc_sipi_misc").glob("*.png"))[::20]
     assert data["images"] == held_out
     rows = {r["setting"]: r for r in data["rows"]}
     assert set(rows) == {"realism 0", "base decode", "realism 1, detail_sigma 0", "realism 1, detail_sigma 1"}
+    assert {r["quality"] for r in data["rows"]} == {int(rate)}
     assert all(r["psnr"] > 15 and 0 <= r["lpips"] < 1 and 0 <= r["dists"] < 1 for r in rows.values())
     assert rows["realism 1, detail_sigma 0"]["psnr"] != rows["realism 1, detail_sigma 1"]["psnr"]
     (weights / "train_config.json").unlink()

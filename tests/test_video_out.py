@@ -4,7 +4,7 @@ import av
 import numpy as np
 import pytest
 
-from base_codecs import DiracError
+from base_codecs import DiracError, get_codec
 from base_codecs.video import frame_to_array
 from conftest import encode_video, make_tiny_enhancer
 from dirac.cli import main
@@ -99,6 +99,26 @@ def test_ffv1_keeps_every_enhanced_frame_exactly(clip_with_audio, hevc_enhancer,
     assert all(np.array_equal(a, b) for a, b in zip(got, expected)) and len(got) == FRAMES
 
 
+@pytest.mark.parametrize("kind", ["raw", "container"])
+def test_each_frame_is_enhanced_at_its_own_slice_qp(tmp_path, smooth_rgb, hevc_enhancer, clip_with_audio, kind):
+    """x265 at QP 30 codes I pictures at 27 and B pictures coarser than P: without a rate given,
+    each frame is enhanced at its own; with one, every frame at it."""
+    source = tmp_path / "clip.265"
+    if kind == "raw":
+        source.write_bytes(encode_video(moving(smooth_rgb, 4), "hevc", bframes=2, qp="qp=30:b-adapt=0"))
+    else:
+        source = clip_with_audio
+    decoded = list(get_codec("hevc").iter_decoded(source))
+    qps = [d.rate.value for d in decoded]
+    out = tmp_path / "out.mkv"
+    report = enhance_video(lambda family: hevc_enhancer, source, out)
+    assert report.rates == (27, max(qps)) and max(qps) > (30 if kind == "raw" else 29)
+    with av.open(str(out)) as written:
+        got = [frame_to_array(f) for f in written.decode(video=0)]
+    assert len(got) == len(decoded) and all(np.array_equal(g, hevc_enhancer.enhance(d, seed=0)) for g, d in zip(got, decoded))
+    assert enhance_video(lambda family: hevc_enhancer, source, out, rate=30).rates == (30, 30)
+
+
 def test_a_raw_hevc_stream_is_timed_at_25_fps(tmp_path, smooth_rgb, hevc_weights):
     raw = tmp_path / "clip.265"
     raw.write_bytes(encode_video(moving(smooth_rgb, 3), "hevc", bframes=2))
@@ -181,8 +201,6 @@ def test_a_grey_clip_stays_grey_and_exact_in_ffv1(tmp_path, smooth_rgb, hevc_enh
     source.write_bytes(grey_clip(grey))
     out = tmp_path / "grey.mkv"
     enhance_video(lambda family: hevc_enhancer, source, out, rate=30)
-    from base_codecs import get_codec
-
     expected = [hevc_enhancer.enhance(f, 30, seed=0) for f in get_codec("hevc").iter_frames(source)]
     with av.open(str(out)) as written:
         got = [frame_to_array(f) for f in written.decode(video=0)]

@@ -25,16 +25,18 @@ def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int, 
     enhancer = cache.get(family)
     if video and family not in VIDEO_FAMILIES:
         raise DiracError(f"holds {family} data, not a video dirac reads ({', '.join(VIDEO_FAMILIES)})")
-    frames = base_codecs.get_codec(family).iter_frames(src) if video else iter([decoded.image])
+    pictures = base_codecs.get_codec(family).iter_decoded(src) if video else iter([decoded])
     written: List[Path] = []
     try:
-        for index, frame in enumerate(frames):
+        for index, picture in enumerate(pictures):
             if index % world != rank:
                 continue
             dst = out_dir / (f"{src.stem}_{index:06d}.png" if video else f"{src.stem}.png")
-            fmt = check_output(dst, [src], frame.shape)
-            # one seed for every frame: shared noise, so synthesised texture does not flicker
-            out = enhancer.enhance(frame, rate, **dial_options(args))
+            fmt = check_output(dst, [src], picture.image.shape)
+            # each frame at its own slice QP unless --rate says; one seed for every frame: shared
+            # noise, so synthesised texture does not flicker
+            frame_rate = picture.rate if video and args.rate is None else rate
+            out = enhancer.enhance(picture.image, frame_rate, **dial_options(args))
             write_image(out, dst, fmt)
             written.append(dst)
     except BaseException:

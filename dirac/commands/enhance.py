@@ -92,5 +92,7 @@ def enhance_clip(inputs: List[Path], output: Path, args) -> None:
     if not report.frames:  # under accelerate launch, a process that only wrote its share
         return
     copied = f", {report.copied_streams} audio/subtitle streams copied" if report.copied_streams else ""
-    print(f"{inputs[0]} -> {output}: {report.frames} frames of {report.family} rate {report.rate:g}, realism {args.realism:g}, "
+    low, high = report.rates
+    rates = f"rate {low:g}" if low == high else f"rates {low:g}..{high:g}"
+    print(f"{inputs[0]} -> {output}: {report.frames} frames of {report.family} {rates}, realism {args.realism:g}, "
           f"{report.codec}{copied}")
