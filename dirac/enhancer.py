@@ -91,6 +91,7 @@ class Enhancer:
         progress: bool = False,
         detail_sigma: Optional[float] = None,
         precision: str = "auto",
+        noise: Optional[torch.Tensor] = None,
     ) -> ImageInput:
         """Enhance ``image`` (the base decode) coded at native ``rate`` (e.g. JPEG quality).
 
@@ -103,18 +104,25 @@ class Enhancer:
         estimate (None: the weights' setting, 1 for the shipped ones; 0: the steps' whole output).
         ``precision``: "fp32", "bf16" (autocast; weights stay fp32) or "auto" (default): bf16 where the
         device runs it natively, which costs under 0.001 dB (benchmarks/README.md), else fp32.
+        ``noise`` (3xHxW, or Bx3xHxW for a batch, standard normal; None: drawn from ``seed``) is the
+        sampling's first noise draw: a video's frames pass noise carried along their motion.
         """
         check_seed(seed)
         if isinstance(image, base_codecs.Decoded):
             image, rate = image.image, image.rate if rate is None else rate
         rate = native_rate(rate, self.codec)
         batch, restore = self._to_batch(image)
+        if noise is not None:
+            if not isinstance(noise, torch.Tensor) or noise.ndim not in (3, 4):
+                raise DiracError(f"noise must be a 3xHxW or Bx3xHxW torch tensor, got {getattr(noise, 'shape', type(noise).__name__)}")
+            noise = (noise if noise.ndim == 4 else noise[None]).to(self.device)
         generator = torch.Generator(self.device).manual_seed(int(seed)) if seed is not None else None
         with torch.inference_mode():  # conversions happen in place on the pipeline's output
             result = restore(
                 self.pipeline(
                     batch.to(self.device), rate, realism=realism, steps=steps, eta=eta, generator=generator,
                     tile=tile, overlap=overlap, progress=progress, detail_sigma=detail_sigma, precision=precision,
+                    noise=noise,
                 )
             )
         return result.clone() if isinstance(result, torch.Tensor) else result  # a normal tensor again
@@ -127,17 +135,23 @@ class Enhancer:
 
     def enhance_frames(
         self, frames: Iterable[Union[ImageInput, base_codecs.Decoded]], rate: Optional[float] = None, realism: float = 0.0,
-        seed: int = 0, **options
+        seed: int = 0, noise: str = "motion", **options
     ) -> Iterator[ImageInput]:
-        """Enhance a stream of video frames lazily, one at a time: each at ``rate``, or, where the
-        frames are the ``Decoded`` pictures of a codec's ``iter_decoded``, each at its own rate.
+        """Enhance a stream of video frames (uint8 arrays, PIL images or ``Decoded``) lazily, one
+        at a time: each at ``rate``, or, where the frames are the ``Decoded`` pictures of a codec's
+        ``iter_decoded``, each at its own rate.
 
-        Every frame is sampled with the same seed, i.e. the same noise at the same pixel
-        positions: synthesised texture does not flicker from frame to frame (it is fixed to
-        the screen, not to moving objects).
+        Above realism 0 the frames share one noise field so synthesised texture does not flicker:
+        ``noise`` "motion" (default) carries it from frame to frame along the decoded pictures'
+        optical flow, so texture moves with objects (:mod:`dirac.temporal`); "screen" draws the
+        same noise at the same pixels every frame, pinning texture to the screen.
         """
+        from .temporal import frame_noise
+
+        noise_of = frame_noise(noise, seed, realism, options.get("steps", 20))
         for frame in frames:
-            yield self.enhance(frame, rate, realism=realism, seed=seed, **options)
+            pixels = frame.image if isinstance(frame, base_codecs.Decoded) else frame
+            yield self.enhance(frame, rate, realism=realism, seed=seed, noise=noise_of(pixels), **options)
 
     def enhance_bytes(self, data: bytes, rate: Optional[float] = None, **options) -> np.ndarray:
         """Decode ``data`` with its base codec (family sniffed, rate read from the data) and enhance;

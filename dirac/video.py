@@ -145,6 +145,7 @@ def enhance_video(
     video_codec: Optional[str] = None,
     crf: Optional[int] = None,
     progress: bool = False,
+    noise: str = "motion",
     **dial,
 ) -> VideoReport:
     """Enhance every frame of ``source`` into ``output`` (.mkv, .mp4, .mov).
@@ -152,10 +153,12 @@ def enhance_video(
     ``enhancer_for(family)`` gives the Enhancer for the clip's codec family; ``rate`` (None: each
     picture's own slice QP, as x265 codes P and B pictures a few QP coarser than I) and ``codec``
     (None: as read) name them where the clip's codec is not a dirac family (H.264 enhanced with
-    HEVC weights, say). ``dial`` goes to ``Enhancer.enhance``; every frame shares its seed, so
-    synthesised texture does not flicker.
+    HEVC weights, say). ``dial`` goes to ``Enhancer.enhance``. Above realism 0 the frames share
+    one noise field, so synthesised texture does not flicker: ``noise`` "motion" carries it along
+    the decoded pictures' optical flow, "screen" pins it to the screen (:mod:`dirac.temporal`).
     """
     from .core.rates import native_rate
+    from .temporal import frame_noise
 
     source, output = Path(source), Path(output)
     video_codec, crf = output_codec(output, video_codec, crf)
@@ -173,22 +176,26 @@ def enhance_video(
         enhancer = enhancer_for(family) if device is None else enhancer_for(family, device)
         clip = _Clip(source, raw, detected or family, what)
         used: List[float] = []
+        noise_of = frame_noise(noise, dial.get("seed"), dial.get("realism", 0.0), dial.get("steps", 20))
 
-        def enhance(pixels: np.ndarray, qp: Optional[int]) -> np.ndarray:
+        def enhance(index: int, pixels: np.ndarray, qp: Optional[int], mine: bool = True) -> Optional[np.ndarray]:
+            carried = noise_of(pixels)  # every frame, in order: the noise is carried through all
+            if not mine:
+                return None
             used.append(native_rate(base_codecs.RateInfo(family, qp), family) if fixed is None else fixed)
-            return enhancer.enhance(pixels, used[-1], **dial)
+            return enhancer.enhance(pixels, used[-1], noise=carried, **dial)
 
         if world == 1:
-            count, copied = clip.write(output, lambda index, pixels, qp: enhance(pixels, qp), video_codec, crf, progress)
+            count, copied = clip.write(output, enhance, video_codec, crf, progress)
         else:
             count, copied = _write_shared(clip, output, enhance, rank, world, video_codec, crf, progress)
     return VideoReport(count, family, (min(used), max(used)) if used else (fixed, fixed), video_codec, copied)
 
 
-def _write_shared(clip: "_Clip", output: Path, enhance: Callable[[np.ndarray, Optional[int]], np.ndarray], rank: int, world: int,
+def _write_shared(clip: "_Clip", output: Path, enhance: Callable[..., Optional[np.ndarray]], rank: int, world: int,
                   video_codec: str, crf: Optional[int], progress: bool) -> Tuple[int, int]:
-    """Under accelerate launch: each process enhances every world-th frame into a lossless
-    segment; once all have (or one has failed, which every process then reports), the main
+    """Under accelerate launch: each process passes every frame to ``enhance`` (a video's noise
+    is carried through all) and keeps every world-th, enhanced, in a lossless segment; once all have (or one has failed, which every process then reports), the main
     process writes the output from the segments in frame order and removes them. Returns what
     this process wrote to the output ((0, 0) but for the main process)."""
     from accelerate.utils import gather_object
@@ -196,7 +203,7 @@ def _write_shared(clip: "_Clip", output: Path, enhance: Callable[[np.ndarray, Op
     segments = [output.with_name(f".{output.name}.part{k}.mkv") for k in range(world)]
     failure = None
     try:
-        clip.write(segments[rank], lambda i, pixels, qp: enhance(pixels, qp) if i % world == rank else None, "ffv1", None,
+        clip.write(segments[rank], lambda i, pixels, qp: enhance(i, pixels, qp, mine=i % world == rank), "ffv1", None,
                    progress and rank == 0, copy=False, empty_ok=True)
     except DiracError as exc:
         failure = exc

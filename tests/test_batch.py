@@ -39,13 +39,15 @@ def test_batch_enhances_every_video_frame_at_its_own_qp_with_shared_noise(tmp_pa
     out = tmp_path / "out"
     out.mkdir()
     args = ["batch", str(video), "-o", str(out), "--weights", str(weights), "--realism", "1", "--steps", "3", "--seed", "4"]
-    assert main(args) == 0
     decoded = list(base_codecs.hevc.iter_decoded(video))
     assert [d.rate.value for d in decoded] == [27, 30, 30]  # x265: the I picture about 3 QP finer
-    for i, picture in enumerate(decoded):  # every frame at its own QP, sampled with the one seed
-        expected = enhancer.enhance(picture, realism=1, steps=3, seed=4)
-        assert np.array_equal(np.asarray(Image.open(out / f"clip_{i:06d}.png")), expected)
-    assert len(list(out.iterdir())) == 3
+    for noise in ("motion", "screen"):  # the noise carried along the motion (default), or the one seed's every frame
+        assert main(args + (["--noise", noise] if noise == "screen" else [])) == 0
+        expected = enhancer.enhance_frames(decoded, realism=1, steps=3, seed=4, noise=noise)  # each frame at its own QP
+        assert all(np.array_equal(np.asarray(Image.open(out / f"clip_{i:06d}.png")), e) for i, e in enumerate(expected))
+        assert len(list(out.iterdir())) == 3
+        for frame in out.iterdir():
+            frame.unlink()
 
 
 @pytest.mark.parametrize("name, container", [("clip.265", "hevc"), ("clip.mov", "mp4"), ("clip.bin", "hevc")])

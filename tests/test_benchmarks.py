@@ -553,10 +553,13 @@ def test_video_motion_benchmark_codes_real_motion_with_hevc(tmp_path):
         pytest.skip("shared Kodak images not found")
     weights = tmp_path / "hevc"
     make_tiny_enhancer("hevc", stats_rates=(22.0, 37.0, 47.0)).pipeline.save_pretrained(weights)
-    args = ["--quick", "--frames", "3", "--realism", "0", "--weights", str(weights), "--out", str(tmp_path)]
+    args = ["--quick", "--frames", "3", "--realism", "0,1", "--steps", "2", "--weights", str(weights), "--out", str(tmp_path)]
     assert video_motion.main(args) == 0
     rows = json.loads((tmp_path / "video-hevc-kodak-quick.json").read_text())["rows"]
-    assert [(r["motion"], r["method"]) for r in rows] == [
-        (m, method) for m in ("pan", "zoom", "crossfade") for method in ("hevc decode", "dirac realism 0")]
+    assert [(r["motion"], r["method"], r.get("noise")) for r in rows] == [
+        (m, method, noise) for m in ("pan", "zoom", "crossfade")
+        for method, noise in [("hevc decode", None), ("dirac realism 0", None), ("dirac realism 1", "motion"),
+                              ("dirac realism 1", "screen"), ("dirac realism 1", "per-frame")]]
     decode = rows[0]
     assert 20 < decode["psnr"] < 45 and decode["flicker"] > 0 and decode["qp"] == 37 and decode["bpp"] > 0
+    assert all(r["warping_error"] > 0 for r in rows) and len({r["warping_error"] for r in rows[2:5]}) == 3

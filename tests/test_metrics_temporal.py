@@ -1,8 +1,9 @@
-"""Video flicker: zero for a faithful copy, grows with frame-independent noise."""
+"""Video flicker: zero for a faithful copy, grows with frame-independent noise. Warping error:
+texture that moves with the picture scores low, texture pinned to the screen high."""
 import numpy as np
 import pytest
 
-from dirac.metrics import MetricError, flicker
+from dirac.metrics import MetricError, flicker, warping_error
 
 
 def frames(count=4, seed=0):
@@ -48,3 +49,18 @@ def _narrowed_last(video):
 def test_frames_must_be_uint8_images_of_one_shape(original, enhanced):
     with pytest.raises(MetricError):
         flicker(original, enhanced)
+
+
+def test_texture_pinned_to_the_screen_has_a_high_warping_error_and_moving_texture_a_low_one(smooth_rgb):
+    """A pan (4 px a frame); texture added to it either moves with the picture or stays put."""
+    wide = np.concatenate([smooth_rgb, smooth_rgb[:, ::-1]], axis=1)
+    texture = np.random.default_rng(0).normal(0, 12, wide.shape)
+    pan = lambda image: [np.ascontiguousarray(image[:, 4 * t : 4 * t + 128]) for t in range(4)]  # noqa: E731
+    clip = lambda image: [np.clip(f, 0, 255).astype(np.uint8) for f in pan(image)]  # noqa: E731
+    original = clip(wide.astype(float))
+    moving = clip(wide + texture)
+    pinned = [np.clip(f.astype(float) + texture[:, :128], 0, 255).astype(np.uint8) for f in original]
+    floor = warping_error(original, original)
+    assert floor < 1.5 and warping_error(original, moving) < floor + 1.5 < 5 < warping_error(original, pinned)
+    with pytest.raises(MetricError):
+        warping_error(frames(3), frames(2))

@@ -119,6 +119,21 @@ def test_each_frame_is_enhanced_at_its_own_slice_qp(tmp_path, smooth_rgb, hevc_e
     assert enhance_video(lambda family: hevc_enhancer, source, out, rate=30).rates == (30, 30)
 
 
+@pytest.mark.parametrize("noise", ["motion", "screen"])
+def test_the_noise_follows_the_motion_or_the_screen(clip_with_audio, hevc_enhancer, hevc_weights, tmp_path, noise):
+    out = tmp_path / "out.mkv"
+    args = ["enhance", str(clip_with_audio), "-o", str(out), "--weights", str(hevc_weights), "--rate", "30", "--realism", "1",
+            "--steps", "2", "--seed", "3"]
+    assert main(args + (["--noise", noise] if noise == "screen" else [])) == 0
+    decoded = list(get_codec("hevc").iter_frames(clip_with_audio))
+    expected = list(hevc_enhancer.enhance_frames(decoded, 30, realism=1, steps=2, seed=3, noise=noise))
+    with av.open(str(out)) as written:
+        got = [frame_to_array(f) for f in written.decode(video=0)]
+    assert len(got) == len(expected) == FRAMES and all(np.array_equal(g, e) for g, e in zip(got, expected))
+    pinned = hevc_enhancer.enhance(decoded[-1], 30, realism=1, steps=2, seed=3)  # the seed's own draw
+    assert np.array_equal(expected[-1], pinned) == (noise == "screen")
+
+
 def test_a_raw_hevc_stream_is_timed_at_25_fps(tmp_path, smooth_rgb, hevc_weights):
     raw = tmp_path / "clip.265"
     raw.write_bytes(encode_video(moving(smooth_rgb, 3), "hevc", bframes=2))
@@ -176,19 +191,21 @@ def test_one_clip_per_video_output(clip_with_audio, hevc_weights, tmp_path, caps
 
 
 def test_accelerate_launch_splits_one_clip_and_joins_it_exactly(clip_with_audio, hevc_enhancer, hevc_weights, tmp_path):
-    """Two processes each enhance every other frame; the output equals the one-process output."""
+    """Two processes each enhance every other frame; the output equals the one-process output,
+    the noise carried along the motion included."""
     import subprocess
     import sys
 
     out = tmp_path / "joined.mkv"
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
-           "-m", "dirac", "enhance", str(clip_with_audio), "-o", str(out), "--weights", str(hevc_weights), "--rate", "30"]
+           "-m", "dirac", "enhance", str(clip_with_audio), "-o", str(out), "--weights", str(hevc_weights), "--rate", "30",
+           "--realism", "1", "--steps", "2"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "joined.mkv"]  # the segments are gone
     single = tmp_path / "single.mkv"
-    enhance_video(lambda family: hevc_enhancer, clip_with_audio, single, rate=30, seed=0)
+    enhance_video(lambda family: hevc_enhancer, clip_with_audio, single, rate=30, seed=0, realism=1, steps=2)  # noise carried through all
     with av.open(str(out)) as joined, av.open(str(single)) as alone:
         assert [f.to_ndarray(format="rgb24").tobytes() for f in joined.decode(video=0)] == \
             [f.to_ndarray(format="rgb24").tobytes() for f in alone.decode(video=0)]

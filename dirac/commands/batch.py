@@ -14,8 +14,9 @@ import base_codecs
 from base_codecs import DiracError
 
 from ..io import check_output, check_unique_stems, expand_inputs, write_image
+from ..temporal import frame_noise
 from ..video import VIDEO_FAMILIES, is_video
-from .common import EnhancerCache, add_enhance_arguments, check_dial, decode_with_rate, dial_options, for_each_file, output_path
+from .common import EnhancerCache, add_enhance_arguments, add_noise_argument, check_dial, decode_with_rate, dial_options, for_each_file, output_path
 
 HELP = "enhance many files or video frames; scales out with `accelerate launch`"
 def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int, video: bool) -> int:
@@ -26,17 +27,17 @@ def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int, 
     if video and family not in VIDEO_FAMILIES:
         raise DiracError(f"holds {family} data, not a video dirac reads ({', '.join(VIDEO_FAMILIES)})")
     pictures = base_codecs.get_codec(family).iter_decoded(src) if video else iter([decoded])
+    noise_of = frame_noise(args.noise if video else "screen", args.seed, args.realism, args.steps)
     written: List[Path] = []
     try:
         for index, picture in enumerate(pictures):
+            noise = noise_of(picture.image)  # every frame, in order: a video's noise is carried through all
             if index % world != rank:
                 continue
             dst = out_dir / (f"{src.stem}_{index:06d}.png" if video else f"{src.stem}.png")
             fmt = check_output(dst, [src], picture.image.shape)
-            # each frame at its own slice QP unless --rate says; one seed for every frame: shared
-            # noise, so synthesised texture does not flicker
-            frame_rate = picture.rate if video and args.rate is None else rate
-            out = enhancer.enhance(picture.image, frame_rate, **dial_options(args))
+            frame_rate = picture.rate if video and args.rate is None else rate  # each frame's own QP unless --rate
+            out = enhancer.enhance(picture.image, frame_rate, noise=noise, **dial_options(args))
             write_image(out, dst, fmt)
             written.append(dst)
     except BaseException:
@@ -60,6 +61,7 @@ def add_arguments(p) -> None:
     p.add_argument("inputs", nargs="+", help="files, directories or glob patterns (images, or HEVC/VVC videos: every frame)")
     p.add_argument("-o", "--output", required=True, help="existing output directory")
     add_enhance_arguments(p, "shared by all frames, so texture does not flicker", seed_default=0)
+    add_noise_argument(p)
 
 
 def run(args) -> None:

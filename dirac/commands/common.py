@@ -40,6 +40,15 @@ def add_enhance_arguments(p: argparse.ArgumentParser, seed_help: str, seed_defau
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels, a multiple of 16 above the 32-pixel overlap (default: the enhancer's, 768); bounds memory")
 
 
+def add_noise_argument(p: argparse.ArgumentParser) -> None:
+    """A video's noise above realism 0 (``enhance`` to a video, ``batch``)."""
+    from ..temporal import NOISE_MODES
+
+    p.add_argument("--noise", choices=NOISE_MODES, default="motion",
+                   help="a video's frames share one noise field above realism 0: motion (default) carries it along the "
+                        "decoded pictures' optical flow, so texture moves with objects; screen pins it to the screen")
+
+
 def check_dial(args) -> None:
     """Bad dial, noise or tile settings fail once, as bad usage, before any decoding."""
     from ..core.sampler import check_eta, check_seed, check_steps

@@ -11,7 +11,7 @@ from base_codecs import DiracError
 
 from ..io import about, check_output, check_unique_stems, check_writable, expand_inputs, status, write_image
 from ..video import CODECS, DEFAULT_CRF, MAX_CRF, is_video_output
-from .common import EnhancerCache, add_enhance_arguments, check_dial, decode_with_rate, dial_options, for_each_file, output_path
+from .common import EnhancerCache, add_enhance_arguments, add_noise_argument, check_dial, decode_with_rate, dial_options, for_each_file, output_path
 
 HELP = "enhance JPEG (or other base-codec) files into images, or a video clip into a video"
 MAX_THREADS = 1024
@@ -23,6 +23,7 @@ def add_arguments(p) -> None:
                    "or, for one video clip, a video (.mkv, .mp4, .mov) with the clip's timing, audio and subtitles")
     add_enhance_arguments(p, "make stochastic (realism > 0) output reproducible (a video's frames share one, default 0)",
                           seed_default=None)
+    add_noise_argument(p)
     p.add_argument("--video-codec", choices=CODECS, default=None,
                    help="a video output's codec (default: ffv1, lossless, in .mkv; libx264 in .mp4 and .mov)")
     p.add_argument("--crf", type=int, default=None,
@@ -86,7 +87,7 @@ def enhance_clip(inputs: List[Path], output: Path, args) -> None:
 
     try:
         report = enhance_video(enhancer_for, inputs[0], output, rate=args.rate, codec=None if args.codec == "auto" else args.codec,
-                               video_codec=args.video_codec, crf=args.crf, progress=True, **dial)
+                               video_codec=args.video_codec, crf=args.crf, progress=True, noise=args.noise, **dial)
     except DiracError as exc:
         raise about(inputs[0], exc) from None
     if not report.frames:  # under accelerate launch, a process that only wrote its share

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import logging as diffusers_logging
+from diffusers.utils.torch_utils import randn_tensor
 
 from base_codecs import DiracError
 
@@ -140,8 +141,11 @@ class DiracPipeline(DiffusionPipeline):
         progress: bool = False,
         detail_sigma: Optional[float] = None,
         precision: str = "auto",
+        noise: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """``detail_sigma`` None: the scheduler's (see :mod:`dirac.core.scheduler`); 0 keeps the trajectory whole.
+        ``noise``: the sampling's first noise draw, Bx3xHxW standard normal, one per image (None: from
+        ``generator``); a video passes noise carried along its motion (:mod:`dirac.temporal`).
         ``precision`` "bf16" runs the network under bf16 autocast, "fp32" without; "auto" (default):
         bf16 where the device runs it natively (AVX-512 BF16 or AMX CPUs, most GPUs)."""
         check_images(images)
@@ -158,12 +162,17 @@ class DiracPipeline(DiffusionPipeline):
         bar = self.progress_bar(total=total) if progress and total > 1 else None  # diffusers' bar, as configured
         tick = bar.update if bar is not None else lambda n=1: None
         options = dict(realism=realism, steps=steps, eta=eta, generator=generator, detail_sigma=detail_sigma)
-        out = [self._enhance_one(img[None], r, tile, overlap, tick, options, precision) for img, r in zip(images, rates)]
+        if noise is not None and (not isinstance(noise, torch.Tensor) or not noise.is_floating_point()
+                                  or tuple(noise.shape) != (images.shape[0], 3, *images.shape[2:])):
+            raise DiracError(f"noise must be a float tensor of shape {(images.shape[0], 3, *images.shape[2:])}, got "
+                             f"{tuple(noise.shape) if isinstance(noise, torch.Tensor) else type(noise).__name__}")
+        per_image = [None] * len(rates) if noise is None else noise
+        out = [self._enhance_one(img[None], r, tile, overlap, tick, options, precision, n) for img, r, n in zip(images, rates, per_image)]
         if bar is not None:
             bar.close()
         return out[0] if len(out) == 1 else torch.cat(out)
 
-    def _enhance_one(self, image, rate, tile, overlap, tick, options, precision) -> torch.Tensor:
+    def _enhance_one(self, image, rate, tile, overlap, tick, options, precision, noise=None) -> torch.Tensor:
         """One image. Full-size float tensors are few (the input, one accumulator, one output):
         tiles are cut, padded to the network stride and scaled one at a time."""
         codec = self.model.config.codec
@@ -185,10 +194,14 @@ class DiracPipeline(DiffusionPipeline):
             t_t = torch.tensor([t], device=x.device)
             return apply_tiled(lambda z, xt: network(z, xt, t_t), z_t, x, tile, overlap)
 
+        if noise is not None and padded[2:] != (height, width):  # the padding's noise is drawn
+            full = randn_tensor(padded, generator=options["generator"], device=x.device)
+            full[0, :, :height, :width] = noise
+            noise = full
         scheduler = DiracScheduler.from_config(self.scheduler.config)  # its own: steps change a scheduler's state
         z_0 = sample_residual(
             denoise, torch.Size(padded), scheduler, scheduler.t_start(rate_unit), tau=tau / sigma, device=x.device,
-            progress=tick, **options,
+            progress=tick, noise=None if noise is None else noise.reshape(padded).to(x.device), **options,
         )
         out = z_0[:, :, :height, :width].mul_(sigma).add_(x).clamp_(0, 1)  # in place: no new full-size tensor
         return out.mean(dim=1, keepdim=True) if grey else out

@@ -93,6 +93,7 @@ def sample_residual(
     progress: Optional[Callable[[], None]] = None,
     eta: float = 0.0,
     detail_sigma: float = 0.0,
+    noise: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Run the dial's ``k`` calls of ``denoise(z_t, t) -> z_0`` and return the last z_0, or with
     ``detail_sigma`` > 0 the first z_0 plus the part of (last z_0 - first z_0) finer than that scale.
@@ -100,6 +101,7 @@ def sample_residual(
     Every prediction is clipped to [-tau, tau] before it is used, whatever the network says
     (NaN counts as zero). ``eta`` scales the fresh noise of each later step (DDIM); the
     deterministic path (0) keeps the synthesised texture and loses less fidelity than 1.
+    ``noise`` (of ``shape``; None: drawn) is the first step's, the only draw when ``eta`` is 0.
     ``scheduler`` is set to this run's timesteps.
     """
     check_eta(eta)
@@ -114,7 +116,8 @@ def sample_residual(
         if i == calls - 1:
             z_0 = scheduler.threshold(z_0, tau)
             break
-        z_t, z_0 = scheduler.step(z_0, t, z_t, tau=tau, eta=eta, generator=generator, return_dict=False)
+        z_t, z_0 = scheduler.step(z_0, t, z_t, tau=tau, eta=eta, generator=generator, return_dict=False,
+                                  noise=noise if i == 0 else None)
         first = z_0 if i == 0 else first
     if first is None:
         return z_0

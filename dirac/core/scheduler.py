@@ -139,16 +139,19 @@ class DiracScheduler(SchedulerMixin, ConfigMixin):
         return z_0.nan_to_num_(0.0).clamp_(-tau, tau)
 
     def step(self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, tau: float = math.inf, eta: float = 0.0,
-             generator: Optional[torch.Generator] = None, return_dict: bool = True) -> Union[DiracSchedulerOutput, tuple]:
+             generator: Optional[torch.Generator] = None, return_dict: bool = True,
+             noise: Optional[torch.Tensor] = None) -> Union[DiracSchedulerOutput, tuple]:
         """From the network's clean prediction at ``timestep`` (the current one of ``set_timesteps``)
-        to the sample at the next: forward-process noise around it at the first step, DDIM after."""
+        to the sample at the next: forward-process noise around it at the first step (``noise``
+        where given, e.g. a video's, carried along its motion; else drawn), DDIM after."""
         if self._step_index >= len(self.timesteps) - 1 or int(timestep) != int(self.timesteps[self._step_index]):
             raise DiracError(f"step at timestep {timestep}: the schedule set by set_timesteps is "
                              f"{[int(t) for t in self.timesteps]}, at step {self._step_index}")
         z_0 = self.threshold(model_output, tau)
         a_prev = self.alphas_cumprod[int(self.timesteps[self._step_index + 1])].item()
         if self._step_index == 0:  # the late start: the forward process around the one-call estimate
-            prev = a_prev**0.5 * z_0 + (1 - a_prev) ** 0.5 * self._noise(z_0, generator)
+            noise = self._noise(z_0, generator) if noise is None else noise.to(z_0)
+            prev = a_prev**0.5 * z_0 + (1 - a_prev) ** 0.5 * noise
         else:
             a_t = self.alphas_cumprod[int(timestep)].item()
             sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)) ** 0.5

