@@ -353,7 +353,7 @@ def iter_decoded(source: Source, fmt: Optional[str], family: str, what: str = "v
     with _av_errors(what):
         if fmt is None:
             for pixels, qp, size in _pictures(source, fmt, what, read_qp=True):
-                yield Decoded(pixels, RateInfo(family, qp, size * 8.0 / (pixels.shape[0] * pixels.shape[1])))
+                yield _picture_decoded(family, pixels, qp, size)
             return
         if isinstance(source, IN_MEMORY):
             plain, tailed, total = bytes(source), bytes(source) + TAIL, len(source)
@@ -369,8 +369,12 @@ def iter_decoded(source: Source, fmt: Optional[str], family: str, what: str = "v
             for picture, with_tail in pairs:
                 if picture is missing or with_tail is missing or not np.array_equal(picture[0], with_tail[0]):
                     raise CodecError(f"{what} is truncated: a picture's data ends early ({total} bytes)")
-                pixels, qp, size = picture
-                yield Decoded(pixels, RateInfo(family, qp, size * 8.0 / (pixels.shape[0] * pixels.shape[1])))
+                yield _picture_decoded(family, *picture)
+
+
+def _picture_decoded(family: str, pixels: np.ndarray, qp: Optional[int], size: int) -> Decoded:
+    """One picture of a video with its rate: its slice QP, its packet's bits per pixel."""
+    return Decoded(pixels, RateInfo(family, qp, size * 8.0 / (pixels.shape[0] * pixels.shape[1])))
 
 
 class _WithTail(io.RawIOBase):

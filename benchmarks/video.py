@@ -1,8 +1,9 @@
 """Temporal consistency: does the enhancer add flicker to video?
 
 A slow pan over a Kodak image is coded frame by frame (all-intra, as motion JPEG) and enhanced
-at several dial settings twice: with one seed for every frame (shared noise, what
-``Enhancer.enhance_frames`` and ``dirac batch`` do) and with a new seed per frame. Flicker
+at several dial settings twice: with one seed for every frame (noise pinned to the screen,
+``noise="screen"``; ``benchmarks.video_motion`` measures the default, noise carried along the
+motion) and with a new seed per frame. Flicker
 (``dirac.metrics.flicker``) and PSNR per setting go to ``benchmarks/results/video-jpeg-kodak.json``,
 with the network's frames per second on a 640x360 frame at each setting.
 

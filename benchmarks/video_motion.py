@@ -99,7 +99,21 @@ def measure(args) -> dict:
                 rows.append({"motion": motion, "method": f"dirac realism {setting:g}", "realism": setting,
                              **({"noise": noise} if sampled else {}), **scores(out)})
     settings = {**vars(args), "out": str(args.out), "size": size, "images": IMAGES, "weights_fingerprint": fingerprint(weights)}
-    return {"schema": SCHEMA, "settings": settings, "environment": describe(), "rows": rows}
+    return {"schema": SCHEMA, "settings": settings, "environment": describe(), "rows": rows,
+            "motion_noise_640x360": motion_noise_seconds()}
+
+
+def motion_noise_seconds(runs: int = 9) -> dict:
+    """What carrying the noise costs a 640x360 frame above the network (flow both ways, the
+    checks, the fetch): median seconds over ``runs`` frames of a pan."""
+    from dirac.temporal import MotionNoise
+
+    from .timing import median_seconds
+
+    frames = panning_clip(kodak_image(IMAGES[0]), runs + 2, (360, 640), 4)
+    motion = MotionNoise(seed=0)
+    pending = iter(frames)
+    return median_seconds(lambda: motion.noise_for(next(pending)), runs)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -195,9 +195,10 @@ def enhance_video(
 def _write_shared(clip: "_Clip", output: Path, enhance: Callable[..., Optional[np.ndarray]], rank: int, world: int,
                   video_codec: str, crf: Optional[int], progress: bool) -> Tuple[int, int]:
     """Under accelerate launch: each process passes every frame to ``enhance`` (a video's noise
-    is carried through all) and keeps every world-th, enhanced, in a lossless segment; once all have (or one has failed, which every process then reports), the main
-    process writes the output from the segments in frame order and removes them. Returns what
-    this process wrote to the output ((0, 0) but for the main process)."""
+    is carried through all) and keeps every world-th, enhanced, in a lossless segment; once all
+    have (or one has failed, which every process then reports), the main process writes the
+    output from the segments in frame order and removes them. Returns what this process wrote
+    to the output ((0, 0) but for the main process)."""
     from accelerate.utils import gather_object
 
     segments = [output.with_name(f".{output.name}.part{k}.mkv") for k in range(world)]
@@ -265,10 +266,9 @@ class _Clip:
 
     def write(self, output: Path, transform: Callable[[int, np.ndarray, Optional[int]], Optional[np.ndarray]], video_codec: str,
               crf: Optional[int], progress: bool, copy: bool = True, empty_ok: bool = False) -> Tuple[int, int]:
-        """Frame ``i``'s pixels, coded at slice QP ``qp``, become ``transform(i, pixels, qp)`` (None:
-        left out), written atomically
-        with the clip's timing (and, with ``copy``, its audio and subtitles); returns (frames
-        written, streams copied)."""
+        """Frame ``i``'s pixels, coded at slice QP ``qp``, become ``transform(i, pixels, qp)``
+        (None: left out), written atomically with the clip's timing (and, with ``copy``, its
+        audio and subtitles); returns (frames written, streams copied)."""
         import av
         from tqdm.auto import tqdm
 

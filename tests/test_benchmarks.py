@@ -555,7 +555,9 @@ def test_video_motion_benchmark_codes_real_motion_with_hevc(tmp_path):
     make_tiny_enhancer("hevc", stats_rates=(22.0, 37.0, 47.0)).pipeline.save_pretrained(weights)
     args = ["--quick", "--frames", "3", "--realism", "0,1", "--steps", "2", "--weights", str(weights), "--out", str(tmp_path)]
     assert video_motion.main(args) == 0
-    rows = json.loads((tmp_path / "video-hevc-kodak-quick.json").read_text())["rows"]
+    data = json.loads((tmp_path / "video-hevc-kodak-quick.json").read_text())
+    rows = data["rows"]
+    assert 0 < data["motion_noise_640x360"]["median_s"] < 1
     assert [(r["motion"], r["method"], r.get("noise")) for r in rows] == [
         (m, method, noise) for m in ("pan", "zoom", "crossfade")
         for method, noise in [("hevc decode", None), ("dirac realism 0", None), ("dirac realism 1", "motion"),
