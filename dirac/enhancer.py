@@ -51,7 +51,7 @@ class Enhancer:
         cls, path: Union[str, Path, None] = None, device: Union[str, torch.device] = "cpu", codec: Optional[str] = None
     ) -> "Enhancer":
         """Load weights saved with ``save_pretrained``; without ``path``, the default weights of
-        ``codec`` (default jpeg; :func:`default_weights`). JPEG's and VVC's ship; others are
+        ``codec`` (default jpeg; :func:`default_weights`). JPEG's, HEVC's and VVC's ship; others are
         trained by the user. With both, the weights must be for ``codec``."""
         if codec is not None and not isinstance(codec, str):
             raise DiracError(f"codec must be a codec name such as 'jpeg', got {codec!r}")
@@ -101,7 +101,7 @@ class Enhancer:
         numpy uint8 HxW/HxWx3 and PIL images come back as the same type; torch tensors in
         [0, 1] (CxHxW or BxCxHxW) come back as float tensors on their own device.
         Above realism 0, the steps add detail finer than ``detail_sigma`` pixels to the one-call
-        estimate (None: the weights' setting, 1 for the shipped ones; 0: the steps' whole output).
+        estimate (None: the weights' setting: 1 for the shipped JPEG, 0.75 VVC, 0.5 HEVC; 0: the steps' whole output).
         ``precision``: "fp32", "bf16" (autocast; weights stay fp32) or "auto" (default): bf16 where the
         device runs it natively, which costs under 0.001 dB (benchmarks/README.md), else fp32.
         ``noise`` (3xHxW, or Bx3xHxW for a batch, standard normal; None: drawn from ``seed``) is the

@@ -220,7 +220,12 @@ def test_default_weights_per_codec_and_how_to_train_missing_ones(enhancer, tmp_p
     monkeypatch.setenv("DIRAC_WEIGHTS", str(tmp_path))
     enhancer.pipeline.save_pretrained(tmp_path / "jpeg")
     assert Enhancer.from_pretrained(codec="jpeg").codec == "jpeg"
-    with pytest.raises(DiracError, match="ships weights for jpeg, vvc only.*dirac train --codec hevc"):
+    with pytest.raises(DiracError, match=r"no hevc weights at .*, where \$DIRAC_WEIGHTS points; unset it for the shipped"):
+        Enhancer.from_pretrained(codec="hevc")
+    monkeypatch.setattr("dirac.enhancer.SHIPPED_WEIGHTS", tmp_path / "none")  # as if only these shipped
+    (tmp_path / "none" / "jpeg").mkdir(parents=True)
+    (tmp_path / "none" / "jpeg" / "model_index.json").touch()
+    with pytest.raises(DiracError, match="ships weights for jpeg only.*dirac train --codec hevc"):
         Enhancer.from_pretrained(codec="hevc")
     with pytest.raises(DiracError, match="--sources"):
         Enhancer.from_pretrained(codec="vvc")
