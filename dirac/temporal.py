@@ -12,13 +12,15 @@ noise stays in place. The flow is OpenCV's DIS on the decoded luma, which the re
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 import numpy as np
-import torch
 
 import base_codecs
 from base_codecs import DiracError
+
+if TYPE_CHECKING:  # torch loads when a frame's noise is made, not when the CLI builds its options
+    import torch
 
 NOISE_MODES = ("motion", "screen")  # carried along the flow, or the same draw at every frame
 # A pixel moves only where, over its neighbourhood, the moved previous frame misses this one by
@@ -69,6 +71,8 @@ class MotionNoise:
 
     def noise_for(self, pixels: np.ndarray) -> torch.Tensor:
         """This frame's noise, 3xHxW float32: the previous frame's moved along the flow, fresh where it cannot be."""
+        import torch
+
         if isinstance(pixels, torch.Tensor):
             raise DiracError("noise 'motion' follows uint8 frames (numpy arrays, PIL images, Decoded); for tensors use 'screen'")
         grey = grey_levels(base_codecs.as_uint8_array(pixels))

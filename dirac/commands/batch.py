@@ -16,7 +16,8 @@ from base_codecs import DiracError
 from ..io import check_output, check_unique_stems, expand_inputs, write_image
 from ..temporal import frame_noise
 from ..video import VIDEO_FAMILIES, is_video
-from .common import EnhancerCache, add_enhance_arguments, add_noise_argument, check_dial, decode_with_rate, dial_options, for_each_file, output_path
+from .common import (EnhancerCache, add_enhance_arguments, add_noise_argument, check_dial, decode_with_rate, dial_options,
+                     for_each_file, output_path)
 
 HELP = "enhance many files or video frames; scales out with `accelerate launch`"
 def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int, video: bool) -> int:
@@ -36,8 +37,8 @@ def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int, 
                 continue
             dst = out_dir / (f"{src.stem}_{index:06d}.png" if video else f"{src.stem}.png")
             fmt = check_output(dst, [src], picture.image.shape)
-            frame_rate = picture.rate if video and args.rate is None else rate  # each frame's own QP unless --rate
-            out = enhancer.enhance(picture.image, frame_rate, noise=noise, **dial_options(args))
+            own = picture.rate if video and args.rate is None else rate  # each frame's own QP unless --rate
+            out = enhancer.enhance(picture.image, own, noise=noise, **dial_options(args))
             write_image(out, dst, fmt)
             written.append(dst)
     except BaseException:

@@ -11,7 +11,8 @@ from base_codecs import DiracError
 
 from ..io import about, check_output, check_unique_stems, check_writable, expand_inputs, status, write_image
 from ..video import CODECS, DEFAULT_CRF, MAX_CRF, is_video_output
-from .common import EnhancerCache, add_enhance_arguments, add_noise_argument, check_dial, decode_with_rate, dial_options, for_each_file, output_path
+from .common import (EnhancerCache, add_enhance_arguments, add_noise_argument, check_dial, decode_with_rate, dial_options,
+                     for_each_file, output_path)
 
 HELP = "enhance JPEG (or other base-codec) files into images, or a video clip into a video"
 MAX_THREADS = 1024
