@@ -426,3 +426,13 @@ def test_the_neural_base_codec_trains_saves_and_codes_as_the_plugin_reads_it(tmp
     assert decoded.image.shape == smooth_rgb.shape and decoded.rate.value == 2
     with pytest.raises(DiracError, match="qualities must be among"):
         CodecTrainConfig(data=["d"], out="o", qualities=[9])
+
+
+@pytest.mark.parametrize("lr, ok", [("2e-4", True), ("0", False)])
+def test_train_codec_takes_its_learning_rate(tmp_path, monkeypatch, lr, ok):
+    from dirac.cli import main
+
+    seen = []
+    monkeypatch.setattr("dirac.training.neural_codec.train_codec", lambda cfg: seen.append(cfg))
+    code = main(["train-codec", "--data", str(tmp_path), "--out", str(tmp_path / "codec"), "--lr", lr])
+    assert (code == 0) == ok and [c.lr for c in seen] == ([float(lr)] if ok else [])

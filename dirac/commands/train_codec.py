@@ -17,6 +17,7 @@ def add_arguments(p) -> None:
     p.add_argument("--latent-channels", type=int, default=CodecTrainConfig.latent_channels, help="M, the latent's channels (zoo: 192)")
     p.add_argument("--batch", type=int, default=CodecTrainConfig.batch, help="crops per step")
     p.add_argument("--patch", type=int, default=CodecTrainConfig.patch, help="crop size, a multiple of 64")
+    p.add_argument("--lr", type=float, default=CodecTrainConfig.lr, help=f"Adam learning rate (default {CodecTrainConfig.lr:g})")
     p.add_argument("--seed", type=int, default=CodecTrainConfig.seed)
 
 
@@ -25,5 +26,5 @@ def run(args) -> None:
 
     cfg = CodecTrainConfig(data=args.data, out=args.out, qualities=args.qualities, minutes_per_quality=args.minutes,
                            channels=args.channels, latent_channels=args.latent_channels, batch=args.batch, patch=args.patch,
-                           seed=args.seed)
+                           lr=args.lr, seed=args.seed)
     train_codec(cfg)
