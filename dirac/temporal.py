@@ -44,6 +44,12 @@ def dis_flow():
     return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
 
+def nearest_pixel(x: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(row, column) integer indices of the pixel nearest each (x, y), kept inside the picture."""
+    height, width = x.shape
+    return np.rint(y).clip(0, height - 1).astype(np.int64), np.rint(x).clip(0, width - 1).astype(np.int64)
+
+
 def motion_field(grey: np.ndarray, previous: np.ndarray, flow) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, y, valid): where in ``previous`` each pixel of ``grey`` came from (float32 maps), and
     whether that is trusted: inside the picture and the flow consistent both ways (the usual
@@ -54,7 +60,7 @@ def motion_field(grey: np.ndarray, previous: np.ndarray, flow) -> Tuple[np.ndarr
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     x, y = xs + back[..., 0], ys + back[..., 1]
     inside = (x > -0.5) & (x < width - 0.5) & (y > -0.5) & (y < height - 0.5)
-    there = ahead[np.rint(y).clip(0, height - 1).astype(np.int64), np.rint(x).clip(0, width - 1).astype(np.int64)]
+    there = ahead[nearest_pixel(x, y)]
     mismatch = np.square(back + there).sum(-1)
     consistent = mismatch <= 0.01 * (np.square(back).sum(-1) + np.square(there).sum(-1)) + 0.5
     return x, y, inside & consistent
@@ -80,7 +86,8 @@ class MotionNoise:
         noise = np.random.default_rng([self.seed, self.index]).standard_normal((3, height, width), dtype=np.float32)
         if self._grey is not None and self._grey.shape == grey.shape:
             x, y, valid = self._motion(grey)
-            source = (np.rint(y).clip(0, height - 1).astype(np.int64) * width + np.rint(x).clip(0, width - 1).astype(np.int64)).ravel()
+            rows, columns = nearest_pixel(x, y)
+            source = (rows * width + columns).ravel()
             kept = valid.ravel()
             # one taker per value: a value fetched twice (a zoom in) would copy noise into blocks
             _, first = np.unique(np.where(kept, source, -1 - np.arange(source.size)), return_index=True)

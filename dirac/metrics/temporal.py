@@ -53,8 +53,9 @@ def warping_error(original: Sequence[np.ndarray], enhanced: Sequence[np.ndarray]
 
     o, e = _pair(original, enhanced)
     flow, errors = dis_flow(), []
+    greys = [grey_levels(frame.astype(np.uint8)) for frame in o]  # each frame's luma once, not once per pair
     for t in range(1, len(o)):
-        x, y, valid = motion_field(grey_levels(o[t].astype(np.uint8)), grey_levels(o[t - 1].astype(np.uint8)), flow)
+        x, y, valid = motion_field(greys[t], greys[t - 1], flow)
         warped = cv2.remap(e[t - 1].astype(np.float32), x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if valid.any():
             errors.append(float(np.abs(e[t] - warped)[valid].mean()))
