@@ -9,6 +9,7 @@ from .core import (  # noqa: F401
     Decoded,
     Degradation,
     DiracError,
+    LATENT_STRIDE,
     RateInfo,
     RateScale,
     as_bytes,

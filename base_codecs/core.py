@@ -55,12 +55,19 @@ class RateInfo:
     bpp: Optional[float] = None
 
 
+# pixels per position of a learned codec's latent (every CompressAI image model's y), which an enhancer may read
+LATENT_STRIDE = 16
+
+
 @dataclass
 class Decoded:
-    """A decoded image (HxWx3 uint8 RGB, or HxW uint8 grey) and its rate."""
+    """A decoded image (HxWx3 uint8 RGB, or HxW uint8 grey) and its rate; a learned codec also
+    gives its decoded latent (Cxhxw float32, one position per :data:`LATENT_STRIDE` pixels, covering its padded picture),
+    which an enhancer may be conditioned on (Brenig & Timofte)."""
 
     image: np.ndarray
     rate: RateInfo
+    latent: Optional[np.ndarray] = None
 
 
 ImageLike = Union[np.ndarray, Image.Image]
@@ -201,21 +208,35 @@ class RateScale:
 @dataclass(frozen=True)
 class Degradation:
     """How training codes patches with one codec: a rate drawn from ``low..high`` (skewed towards
-    the coarse end), grey or colour, 4:2:0 or 4:4:4."""
+    the coarse end), grey or colour, 4:2:0 or 4:4:4 (or no subsampling: a learned codec codes RGB)."""
 
     low: int
     high: int
     skew: float = 1.0  # rate = low + u**skew * (high - low), u uniform: > 1 favours low values
     grid_step: int = 5  # rates at which residual statistics are measured
     grey_fraction: float = 0.35
-    full_chroma_fraction: float = 0.2
+    full_chroma_fraction: Optional[float] = 0.2  # None: the encoder takes no chroma subsampling
+    # > 1: only low, low + step, ..., high, each as likely (before skew): a codec with one model
+    # per rate has only those
+    step: int = 1
     # patches cut from each coded crop: 1 codes every patch; more suits a slow encoder (x265),
     # whose crops, coded at twice the patch size, serve several batches from a pool
     reuse: int = 1
 
-    def sample(self, rng: np.random.Generator) -> Tuple[int, str]:
-        """A random rate and chroma subsampling."""
-        rate = int(round(self.low + rng.random() ** self.skew * (self.high - self.low)))
+    def __post_init__(self):
+        if self.step < 1 or (self.high - self.low) % self.step:
+            raise ValueError(f"step {self.step} must divide the rate range {self.low}..{self.high}")
+
+    def sample(self, rng: np.random.Generator) -> Tuple[int, Optional[str]]:
+        """A random rate and chroma subsampling (None where the encoder takes none)."""
+        u = rng.random() ** self.skew
+        if self.step == 1:
+            rate = int(round(self.low + u * (self.high - self.low)))
+        else:
+            values = (self.high - self.low) // self.step + 1
+            rate = self.low + self.step * min(int(u * values), values - 1)
+        if self.full_chroma_fraction is None:
+            return rate, None
         return rate, "4:4:4" if rng.random() < self.full_chroma_fraction else "4:2:0"
 
     def grid(self) -> List[int]:

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .core import BaseCodec, CodecError, Decoded, ImageLike, RateInfo, RateScale, as_bytes, as_uint8_array, check_size
+from .core import BaseCodec, CodecError, Decoded, Degradation, ImageLike, RateInfo, RateScale, as_bytes, as_uint8_array, check_size
 from .registry import register
 
 MAGIC = b"DNC1"
@@ -171,6 +171,9 @@ class NeuralCodec(BaseCodec):
 
     name = "neural"
     rate_scale = RateScale("quality index", "quality", 1, 8, finer_when_higher=True, defaults=(1, 3, 5))  # CompressAI's zoo indices
+    # training codes crops with the shipped codec, at the qualities it ships (RGB: no chroma
+    # subsampling; mostly colour); a 128-px crop takes 22 ms to code, so 256-px crops are pooled
+    degradation = Degradation(1, 5, step=2, grid_step=2, grey_fraction=0.1, full_chroma_fraction=None, reuse=8)
 
     def __init__(
         self,
@@ -273,11 +276,15 @@ class NeuralCodec(BaseCodec):
 
         model_id, quality, crc, (height, width), channels, latent, strings = _unpack(as_bytes(data, "neural data"))
         net = self._net(model_id, quality, crc)
+        synthesised = []  # the decoded latent, as the synthesis transform g_s receives it
+        hook = net.g_s.register_forward_pre_hook(lambda _, args: synthesised.append(args[0]))
         try:
             with torch.no_grad():
                 x_hat = net.decompress([[s] for s in strings], list(latent))["x_hat"]
         except Exception as exc:  # compressai and torch raise many types on latents that do not fit the model
             raise CodecError(f"corrupt neural-codec stream: its latents do not decode with {model_id!r}: {exc}") from None
+        finally:
+            hook.remove()
         if x_hat.ndim != 4 or x_hat.shape[-2] < height or x_hat.shape[-1] < width:
             raise CodecError(
                 f"corrupt neural-codec stream: its latents decode to {tuple(x_hat.shape[-2:])}, not {height}x{width}"
@@ -288,7 +295,8 @@ class NeuralCodec(BaseCodec):
         else:
             x_hat = x_hat.permute(1, 2, 0)
         image = (x_hat * 255.0).round().to(torch.uint8).numpy()
-        return Decoded(image, RateInfo(self.name, quality or None, len(data) * 8.0 / (height * width)))
+        y_hat = synthesised[0][0].float().numpy() if synthesised else None
+        return Decoded(image, RateInfo(self.name, quality or None, len(data) * 8.0 / (height * width)), y_hat)
 
     @staticmethod
     def sniff(data: bytes) -> bool:

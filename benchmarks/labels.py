@@ -32,7 +32,8 @@ def figure(name: str, value: Optional[float]) -> str:
 
 
 def rate_label(codec: str, rate: int) -> str:
-    return f"QF {rate}" if codec == "jpeg" else f"QP {rate}"
+    """How papers name a codec's rate: JPEG's quality factor, CompressAI's quality index, else the QP."""
+    return f"{ {'jpeg': 'QF', 'neural': 'quality'}.get(codec, 'QP')} {rate}"
 
 
 def setting_name(realism: float) -> str:

@@ -17,9 +17,10 @@ from base_codecs import DiracError
 
 from . import labels
 from .command import run_command
-from .results import RESULTS, RUN_SCHEMA, SEARCH_FILE, SEARCH_SCHEMA, curve, methods_in, read_json, run_files
+from .results import RESULTS, RUN_SCHEMA, SEARCH_FILE, SEARCH_SCHEMA, curve, kodak_codec_runs, methods_in, read_json, run_files
 
 DIAL_PREFIX = "dirac-r"
+CODECS_FIGURE = "kodak-codecs-psnr-bpp.png"
 MARKERS = {"dncnn3": "^", "jpegqs": "D"}
 
 
@@ -117,6 +118,28 @@ def plot_file(json_path: Path, data: Optional[dict] = None) -> List[Path]:
     return [p for p in written if p is not None]
 
 
+def codec_comparison(runs: List[Tuple[Path, dict]], path: Path) -> Optional[Path]:
+    """Each base codec's decode (solid) and its realism-0 enhancement (dashed) on Kodak, PSNR
+    against the real bitstreams' bpp, on one figure; None with fewer than two codecs."""
+    if len(runs) < 2:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    for i, (_, data) in enumerate(runs):
+        colour = f"C{i}"
+        for method, style in ((data["codec"], "-"), (labels.setting_name(0), "--")):
+            xs, ys, _ = curve(data, method, "bpp", "psnr")
+            label = data["codec"] + ("" if method == data["codec"] else " + dirac realism 0")
+            ax.plot(xs, ys, style, marker="o", color=colour, label=label)
+    ax.set(xlabel="bits per pixel", ylabel=labels.metric("psnr", "colour"), title="Kodak: base codecs and dirac")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def search_curves(json_path: Path) -> Path:
     """The architecture search's held-out gain of each candidate over wall-clock minutes."""
     data = read_json(json_path, SEARCH_SCHEMA)
@@ -177,6 +200,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             yield from plot_file(path, data)
         if not args.files and (args.results / SEARCH_FILE).is_file():
             yield search_curves(args.results / SEARCH_FILE)
+        if not args.files:
+            comparison = codec_comparison(kodak_codec_runs(args.results), args.results / CODECS_FIGURE)
+            if comparison is not None:
+                yield comparison
         if not args.files:
             for log in sorted(Path(str(importlib.resources.files("dirac") / "weights")).glob("*/train_log.csv")):
                 yield training_curve(log, args.results / f"{log.parent.name}-training-curve.png")

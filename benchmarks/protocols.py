@@ -36,6 +36,7 @@ class Case:
     decoded: np.ndarray  # the base decode, same shape as reference
     native_rate: float  # the rate the decoder read back from the data: what methods are told
     bpp: float
+    latent: Optional[np.ndarray] = None  # a learned codec's decoded latent, of the uncropped picture only
 
 
 def default_protocol(dataset: Dataset) -> str:
@@ -98,4 +99,4 @@ def cases(dataset: Dataset, protocol: str, codec_name: str, rate: int, crop: Opt
             raise DiracError(f"{dataset.images[index].name}: decode is {image.shape}, original {original.shape}")
         native = decoded.rate.value if decoded.rate.value is not None else rate
         yield Case(dataset.images[index].name, int(rate), original, data, image, float(native),
-                   len(data) * 8.0 / coded_pixels)
+                   len(data) * 8.0 / coded_pixels, decoded.latent if image is decoded.image else None)

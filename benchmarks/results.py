@@ -115,6 +115,17 @@ def run_files(folder: Path, include_quick: bool = False) -> Iterator[Tuple[Path,
             yield path, _checked(path, data, RUN_SCHEMA)
 
 
+def kodak_codec_runs(folder: Path) -> List[Tuple[Path, dict]]:
+    """The untagged, uncropped colour runs of every base codec on Kodak (``kodak``, or its
+    pre-coded ``vvc-kodak``), the first file per codec: what places the codecs side by side at matching bpp."""
+    runs = {}
+    for path, data in run_files(folder):
+        settings = data["settings"]
+        if data["dataset"].endswith("kodak") and data["protocol"] == "colour" and not settings.get("tag") and not settings.get("crop"):
+            runs.setdefault(data["codec"], (path, data))
+    return [runs[codec] for codec in sorted(runs)]
+
+
 def methods_in(data: dict) -> List[str]:
     """Method names in the order they were run."""
     seen: List[str] = []

@@ -147,7 +147,7 @@ class Run:
             for peer in self.peers:
                 progress.set_postfix_str(f"q{rate} {case.image} {peer.name}", refresh=True)
                 start = time.perf_counter()
-                out = peer.enhance(case.decoded, case.native_rate, case.bitstream)
+                out = peer.enhance(case.decoded, case.native_rate, case.bitstream, case.latent)
                 seconds = time.perf_counter() - start
                 out = _check_output(peer.name, case.image, out, case.decoded)
                 rows[peer.name].append({"image": case.image, "bpp": case.bpp, "seconds": seconds,

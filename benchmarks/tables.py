@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from base_codecs import DiracError
 
 from . import labels
 from .command import run_command
-from .results import RESULTS, SEARCH_FILE, SEARCH_SCHEMA, SPEED_FILE, SPEED_SCHEMA, curve, methods_in, read_json, run_files
+from .results import RESULTS, SEARCH_FILE, SEARCH_SCHEMA, SPEED_FILE, SPEED_SCHEMA, curve, kodak_codec_runs, methods_in, read_json, run_files
 from .scoring import HIGHER_IS_BETTER
 
 BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
@@ -167,17 +167,37 @@ def search_table(data: dict, marks=(10, 20, 30, 40)) -> str:
     return "\n".join(lines) + "\n"
 
 
+def codec_table(runs: List[Tuple[Path, dict]]) -> str:
+    """The base codecs side by side on Kodak: each rate's bpp, decode PSNR and realism-0 PSNR,
+    ordered by bpp, so learned and classical codecs compare at matching bpp ('' with fewer than two)."""
+    if len(runs) < 2:
+        return ""
+    rows = []
+    for _, data in runs:
+        enhanced = {r["rate"]: r["mean"].get("psnr") for r in data["records"] if r["method"] == labels.setting_name(0)}
+        for r in data["records"]:
+            if r["method"] == data["codec"] and r["mean"].get("bpp") is not None:
+                rows.append((r["mean"]["bpp"], f"{data['codec']} {labels.rate_label(data['codec'], r['rate'])}", r["mean"].get("psnr"), enhanced.get(r["rate"])))
+    lines = ["### base codecs · Kodak · colour protocol", "",
+             "Each codec's decode and dirac at realism 0, from the runs above (bpp of the real bitstreams).", "",
+             _row(["codec and rate", "bpp", "decode PSNR (dB)", "dirac realism 0 (dB)"]), _row(["---", "---:", "---:", "---:"])]
+    lines += [_row([label, labels.number(bpp, 3), labels.number(base, 2), labels.number(ours, 2)]) for bpp, label, base, ours in sorted(rows)]
+    return "\n".join(lines) + "\n"
+
+
 def render(folder: Path) -> str:
     """All tables for the results in ``folder``."""
     if not Path(folder).is_dir():
         raise DiracError(f"results folder {folder} not found")
     parts = [run_table(data) for _, data in run_files(folder)]
+    parts.append(codec_table(kodak_codec_runs(folder)))
     speed = folder / SPEED_FILE
     if speed.is_file():
         parts.append(speed_table(read_json(speed, SPEED_SCHEMA)))
     search = folder / SEARCH_FILE
     if search.is_file():
         parts.append(search_table(read_json(search, SEARCH_SCHEMA)))
+    parts = [part for part in parts if part]
     return "\n".join(parts) if parts else "_No results yet: run `python -m benchmarks.run`._\n"
 
 

@@ -97,6 +97,8 @@ class Enhancer:
 
         ``image`` may be the ``Decoded`` that ``base_codecs`` returns (its rate is then used unless
         ``rate`` is given), and ``rate`` a number, one per image of a batch, or a ``RateInfo``.
+        Weights conditioned on a learned codec's latent need the ``Decoded`` (or :meth:`enhance_bytes`),
+        which carries it.
 
         numpy uint8 HxW/HxWx3 and PIL images come back as the same type; torch tensors in
         [0, 1] (CxHxW or BxCxHxW) come back as float tensors on their own device.
@@ -108,7 +110,9 @@ class Enhancer:
         sampling's first noise draw: a video's frames pass noise carried along their motion.
         """
         check_seed(seed)
-        if isinstance(image, base_codecs.Decoded):
+        latent = None
+        if isinstance(image, base_codecs.Decoded):  # a learned codec's decoded latent goes along, for weights that use it
+            latent = None if image.latent is None else torch.from_numpy(image.latent)[None]
             image, rate = image.image, image.rate if rate is None else rate
         rate = native_rate(rate, self.codec)
         batch, restore = self._to_batch(image)
@@ -122,7 +126,7 @@ class Enhancer:
                 self.pipeline(
                     batch.to(self.device), rate, realism=realism, steps=steps, eta=eta, generator=generator,
                     tile=tile, overlap=overlap, progress=progress, detail_sigma=detail_sigma, precision=precision,
-                    noise=noise,
+                    noise=noise, latent=latent,
                 )
             )
         return result.clone() if isinstance(result, torch.Tensor) else result  # a normal tensor again

@@ -149,7 +149,7 @@ class DialSession:
             started = time.perf_counter()
             try:
                 out = self.enhancer.enhance(
-                    self.decoded.image, self.rate, realism=stop.realism, steps=self.steps, seed=self.seed
+                    self.decoded, self.rate, realism=stop.realism, steps=self.steps, seed=self.seed
                 )
                 png = png_bytes(out)
                 quality = None if self.reference is None else psnr(out, self.reference)

@@ -59,15 +59,15 @@ TINY_MODEL = dict(channels=(8, 16, 32), encoder_depths=(1, 1), middle_depth=1, d
 TINY_STATS = dict(stats_rates=(5.0, 50.0, 95.0), stats_sigma=(0.06, 0.03, 0.01), stats_tau=(0.3, 0.15, 0.05))
 
 
-def make_tiny_enhancer(codec: str = "jpeg", stats_rates=TINY_STATS["stats_rates"]):
-    """A tiny randomly initialised enhancer for ``codec`` (real pipeline, fast, seeded)."""
+def make_tiny_enhancer(codec: str = "jpeg", stats_rates=TINY_STATS["stats_rates"], **options):
+    """A tiny randomly initialised enhancer for ``codec`` (real pipeline, fast, seeded), with model ``options``."""
     import torch
 
     from dirac import DiracPipeline, Enhancer, ResidualDenoiser
     from dirac.core.scheduler import DiracScheduler
 
     torch.manual_seed(0)
-    model = ResidualDenoiser(codec=codec, **TINY_MODEL, **{**TINY_STATS, "stats_rates": stats_rates})
+    model = ResidualDenoiser(codec=codec, **TINY_MODEL, **{**TINY_STATS, "stats_rates": stats_rates}, **options)
     for p in model.parameters():  # the zero-initialised head would make every output x~
         torch.nn.init.normal_(p, std=0.05)
     return Enhancer(DiracPipeline(model, DiracScheduler()))

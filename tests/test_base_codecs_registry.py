@@ -25,9 +25,12 @@ def test_each_plugin_carries_its_rate_scale_degradation_and_video_support():
     assert scales["jpeg"].unit_interval("jpeg", 1) == 0 and scales["vvc"].unit_interval("vvc", 0) == 1
     assert scales["hevc"].unit_interval("hevc", -12) == 1  # above 8 bits: enhanced as the finest rate
     trainable = [n for n in base_codecs.families() if base_codecs.codec_type(n).degradation is not None]
-    assert trainable == ["hevc", "jpeg"]
+    assert trainable == ["hevc", "jpeg", "neural"]
     rate, subsampling = base_codecs.codec_type("jpeg").degradation.sample(np.random.default_rng(0))
     assert 5 <= rate <= 95 and subsampling in ("4:2:0", "4:4:4")
+    neural = base_codecs.codec_type("neural").degradation  # the qualities the shipped codec has, RGB (no subsampling)
+    draws = [neural.sample(np.random.default_rng(seed)) for seed in range(40)]
+    assert {rate for rate, _ in draws} == {1, 3, 5} and {sub for _, sub in draws} == {None} and neural.grid() == [1, 3, 5]
     assert [n for n in base_codecs.families() if base_codecs.codec_type(n).video] == ["hevc", "vvc"]
     with pytest.raises(CodecError, match="jpeg codes still pictures, not video"):
         get_codec("jpeg").iter_frames(b"")
@@ -62,12 +65,14 @@ def test_available_reports_this_machine():
     assert report["vvc"]["decode"] == ("vvc" in av.codecs_available)
 
 
-def test_available_neural_follows_the_hub_cache(monkeypatch, tmp_path):
-    """Nothing is downloaded: the zoo codec is usable only once its weights are in the cache."""
+def test_available_neural_is_the_shipped_codec_offline(monkeypatch, tmp_path):
+    """Nothing is downloaded: the shipped codec serves "neural" offline; a zoo model is usable only
+    once its weights are in the cache."""
     import torch.hub
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    assert available()["neural"] == {"encode": False, "decode": False}
+    assert available()["neural"] == {"encode": True, "decode": True}
+    assert not get_codec("neural", model="bmshj2018-factorized").can_encode()
 
 
 def test_available_vvc_encode_follows_path(monkeypatch, tmp_path):

@@ -330,7 +330,7 @@ def test_video_benchmark_shared_noise_flickers_less(tmp_path, tiny_weights):
     assert rate["size"] == "640x360" and rate["realism"] == 1 and rate["fps"] == pytest.approx(1 / rate["median_s"])
 
 
-@pytest.mark.parametrize("codec, rate", [("jpeg", "10"), ("hevc", "32")])
+@pytest.mark.parametrize("codec, rate", [("jpeg", "10"), ("hevc", "32"), ("neural", "3")])
 def test_detail_scale_is_measured_on_the_weights_held_out_images(tmp_path, codec, rate):
     from benchmarks import detail_scale
     from benchmarks.shared import shared_root
@@ -340,7 +340,9 @@ def test_detail_scale_is_measured_on_the_weights_held_out_images(tmp_path, codec
     if not (shared_root() / "datasets" / "train").is_dir():
         pytest.skip("shared training images not found")
     weights = tmp_path / codec
-    enhancer = make_tiny_enhancer(codec) if codec == "jpeg" else make_tiny_enhancer(codec, stats_rates=(22.0, 37.0, 47.0))
+    enhancer = {"jpeg": lambda: make_tiny_enhancer(codec), "hevc": lambda: make_tiny_enhancer(codec, stats_rates=(22.0, 37.0, 47.0)),
+                # weights that read the shipped neural codec's decoded latent (96 channels)
+                "neural": lambda: make_tiny_enhancer(codec, stats_rates=(1.0, 3.0, 5.0), latent_channels=96)}[codec]()
     enhancer.pipeline.save_pretrained(weights)
     (weights / "train_config.json").write_text(json.dumps({"data": ["../shared/datasets/train/usc_sipi_misc"]}))
     args = ["--codec", codec, "--sigmas", "0,1", "--rates", rate, "--crop", "64", "--weights", str(weights), "--out", str(tmp_path)]
@@ -576,3 +578,21 @@ def test_video_motion_benchmark_codes_real_motion_with_hevc(tmp_path):
     decode = rows[0]
     assert 20 < decode["psnr"] < 45 and decode["flicker"] > 0 and decode["qp"] == 37 and decode["bpp"] > 0
     assert all(r["warping_error"] > 0 for r in rows) and len({r["warping_error"] for r in rows[2:5]}) == 3
+
+
+def test_base_codecs_on_kodak_are_tabled_and_plotted_side_by_side(tmp_path):
+    """Every codec's untagged colour Kodak run gives its decode and realism-0 points, ordered by bpp."""
+    for codec, base_psnr in (("jpeg", 26), ("neural", 28)):
+        data = _small_run_json()
+        data.update(codec=codec, dataset="kodak", protocol="colour", published=[])
+        for r in data["records"]:
+            r["method"] = codec if r["method"] == "jpeg" else r["method"]
+            r["mean"]["bpp"] += 0.05 * (codec == "neural")
+        write_json(tmp_path / f"{codec}-kodak-colour.json", data)
+    text = tables.render(tmp_path)
+    table = text[text.index("### base codecs · Kodak"):]
+    assert "| jpeg QF 10 | 0.400 | 27.00 | 28.20 |" in table and "| neural quality 10 | 0.450 | 27.00 | 28.20 |" in table
+    assert table.index("jpeg QF 10") < table.index("neural quality 10") < table.index("jpeg QF 20")
+    assert plot.main(["--results", str(tmp_path)]) == 0
+    with Image.open(tmp_path / plot.CODECS_FIGURE) as im:
+        assert im.format == "PNG"

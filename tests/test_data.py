@@ -6,7 +6,7 @@ import pytest
 
 import base_codecs
 from dirac import DiracError
-from dirac.training.data import POOL_SIZE, PairSampler, PatchSampler, load_coded_pairs, load_image
+from dirac.training.data import POOL_SIZE, Pair, PairSampler, PatchSampler, load_coded_pairs, load_image
 from dirac.metrics import y_channel
 
 from bad_inputs import png_chunks
@@ -33,23 +33,27 @@ def test_training_images_load_like_every_other_input(tmp_path):
 @pytest.mark.parametrize("codec", [f for f in base_codecs.families() if base_codecs.codec_type(f).degradation])
 def test_batches_are_really_degraded_at_rates_in_range(images, codec):
     sampler = PatchSampler(images, codec, patch=32, seed=0)
-    originals, decodes, rates = sampler.batch(6)
+    originals, decodes, rates, latents = sampler.batch(6)
     assert originals.shape == decodes.shape == (6, 32, 32, 3) and originals.dtype == np.uint8
     spec = base_codecs.codec_type(codec).degradation
-    assert all(spec.low <= r <= spec.high for r in rates)
+    assert all(spec.low <= r <= spec.high and (r - spec.low) % spec.step == 0 for r in rates)
     assert all(np.abs(o.astype(int) - d).mean() > 0.5 for o, d in zip(originals, decodes))
+    if codec == "neural":  # a learned codec's decoded latent comes along, one position per 16x16 pixels
+        assert latents.shape[0] == 6 and latents.shape[2:] == (2, 2) and latents.dtype == np.float32 and np.abs(latents).max() > 0
+    else:
+        assert latents is None
 
 
 def test_a_slow_encoder_codes_one_crop_per_reuse_patches(images, monkeypatch):
     """x265 codes crops of twice the patch size, one per ``reuse`` patches after the first batch,
     and the batches are cut from a pool of the latest, so patches repeat only as often as that."""
     sampler = PatchSampler(images, "hevc", patch=32, seed=0)
-    reuse, coded, degrade = base_codecs.codec_type("hevc").degradation.reuse, [], sampler.degrade
-    monkeypatch.setattr(sampler, "degrade", lambda crop, *rate: coded.append(crop.shape[:2]) or degrade(crop, *rate))
+    reuse, coded, code = base_codecs.codec_type("hevc").degradation.reuse, [], sampler.code
+    monkeypatch.setattr(sampler, "code", lambda crop, *rate: coded.append(crop.shape[:2]) or code(crop, *rate))
     sampler.batch(16)
     assert len(coded) == 16 and set(coded) == {(64, 64)}
     for _ in range(3):
-        originals, decodes, rates = sampler.batch(16)
+        originals, decodes, rates, _ = sampler.batch(16)
     assert len(coded) == 16 + 3 * 16 // reuse and len(sampler.pool) == len(coded) <= POOL_SIZE
     assert originals.shape == decodes.shape == (16, 32, 32, 3) and len({o.tobytes() for o in originals}) > 12
 
@@ -70,14 +74,14 @@ def test_unsupported_codec_and_small_images_raise(images):
 
 def test_pair_sampler_cuts_aligned_patches_and_measures_each_rate(images):
     codec = base_codecs.get_codec("jpeg")
-    pairs = [(images[0], codec.decode(codec.encode(images[0], quality=q)).image, float(q)) for q in (10, 40)]
+    pairs = [Pair(images[0], codec.decode(codec.encode(images[0], quality=q)).image, float(q)) for q in (10, 40)]
     sampler = PairSampler(pairs, patch=32, seed=0)
-    originals, decodes, rates = sampler.batch(5)
+    originals, decodes, rates, _ = sampler.batch(5)
     assert originals.shape == decodes.shape == (5, 32, 32, 3) and set(rates) <= {10.0, 40.0}
     assert not np.array_equal(originals, decodes)
     stats = sampler.residual_stats()
     assert stats["stats_rates"] == [10.0, 40.0] and stats["stats_sigma"][0] > stats["stats_sigma"][1]
-    assert all(o.shape[0] % 16 == 0 for o, _, _ in sampler.fixed_crops(64))
+    assert all(o.shape[0] % 16 == 0 for o, *_ in sampler.fixed_crops(64))
 
 
 @pytest.mark.parametrize("folder, source", [("cbsd68", "101085.png"), ("usc_sipi_misc", "5.1.09.png")])  # colour, grey
@@ -91,8 +95,8 @@ def test_coded_pairs_from_vvc_manifest(shared_dir, tmp_path, folder, source):
     pairs = load_coded_pairs([tmp_path], [shared_dir / "datasets" / "train" / folder], "vvc")
     (name, coded), = pairs.items()
     assert name == source and len(coded) == 4
-    for original, decoded, qp in coded:
-        assert original.shape == decoded.shape and original.shape[2] == 3 and 18 <= qp <= 42
+    for original, decoded, qp, latent in coded:
+        assert original.shape == decoded.shape and original.shape[2] == 3 and 18 <= qp <= 42 and latent is None
         assert 25 < 10 * np.log10(255**2 / np.mean((original.astype(float) - decoded) ** 2)) < 45
 
 

@@ -58,7 +58,7 @@ def test_output_respects_tau_bound_for_an_adversarial_network(enhancer, monkeypa
     import copy
 
     pipeline = copy.deepcopy(enhancer.pipeline)
-    monkeypatch.setattr(pipeline.model, "forward", lambda z, x, t, r: torch.where(x > 0, 1e3, -1e3))
+    monkeypatch.setattr(pipeline.model, "forward", lambda z, x, t, r, latent=None: torch.where(x > 0, 1e3, -1e3))
     img = smooth_image(32, 48)
     for realism in (0.0, 1.0):
         out = Enhancer(pipeline).enhance(img, 95, realism=realism, steps=4, seed=0).astype(int)
@@ -376,3 +376,24 @@ def test_enhance_takes_what_base_codecs_decode_returns(enhancer):
     assert not np.array_equal(enhancer.enhance(decoded, 60, precision="fp32"), expected)  # a given rate wins
     with pytest.raises(DiracError, match="enhance_decoded takes a base_codecs.Decoded"):
         enhancer.enhance_decoded(decoded.image)
+
+
+def test_latent_conditioned_weights_take_the_decoded_latent_and_refuse_pixels_alone():
+    """Weights conditioned on a learned codec's latent (Brenig & Timofte) read it from the
+    Decoded; the latent changes the output; given pixels alone they say what they need."""
+    from conftest import make_tiny_enhancer
+
+    enhancer = make_tiny_enhancer("neural", stats_rates=(1.0, 3.0, 5.0), latent_channels=6)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    latent = rng.integers(-4, 5, (6, 4, 4)).astype(np.float32)  # as the codec gives it: its picture padded to 64 px
+    decoded = base_codecs.Decoded(image, base_codecs.RateInfo("neural", 3, 0.5), latent)
+    out = enhancer.enhance(decoded)
+    assert out.shape == image.shape and not np.array_equal(out, image)
+    other = enhancer.enhance(base_codecs.Decoded(image, decoded.rate, latent[:, ::-1].copy()))
+    assert not np.array_equal(out, other)
+    assert enhancer.enhance(decoded, tile=32, overlap=16).shape == out.shape  # each tile gets its own part (the model checks its shape)
+    with pytest.raises(DiracError, match="conditioned on the codec's decoded latent .6 channels.: give the bitstream"):
+        enhancer.enhance(image, rate=3)
+    with pytest.raises(DiracError, match="a 2x2 latent does not cover a 40x56 picture"):
+        enhancer.enhance(base_codecs.Decoded(image, decoded.rate, latent[:, :2, :2]))

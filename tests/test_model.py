@@ -60,7 +60,35 @@ def test_growing_from_a_model_of_other_shapes_is_refused():
 @pytest.mark.parametrize("options, message", [
     ({"block": "transformer"}, "block must be one of res, gated"),
     ({"fine_channels": 8, "unshuffle": 3}, "a fine branch needs an even unshuffle"),
+    ({"latent_channels": 8, "unshuffle": 2}, "must sit at the latent's stride 16, not 8"),
 ])
 def test_bad_architecture_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         ResidualDenoiser(**TINY_MODEL, **TINY_STATS, **options)
+
+
+def latent(size=32, channels=6, seed=2):
+    """A decoded latent as a learned codec gives it: integers, one position per 16x16 pixels."""
+    return torch.randint(-4, 5, (2, channels, size // 16, size // 16), generator=torch.Generator().manual_seed(seed)).float()
+
+
+def test_a_latent_conditioned_model_starts_as_its_source_and_learns_from_the_latent():
+    """The latent joins through a zero-initialised conv: grown from trained weights the output is
+    unchanged, and after one step the latent changes what the model predicts."""
+    small = trained_like(ResidualDenoiser(**TINY_MODEL, **TINY_STATS)).eval()
+    grown = ResidualDenoiser(**TINY_MODEL, **TINY_STATS, latent_channels=6).grown_from(small)
+    with torch.no_grad():
+        assert torch.equal(grown.eval()(*inputs(), latent()), small(*inputs()))
+    opt = torch.optim.SGD(grown.parameters(), lr=0.1)
+    z, x, t, r = inputs()
+    grown.train()(z, x, t, r, latent()).sub(z).square().mean().backward()
+    opt.step()
+    with torch.no_grad():
+        assert not torch.equal(grown.eval()(z, x, t, r, latent()), grown(z, x, t, r, latent(seed=3)))
+
+
+@pytest.mark.parametrize("given", [None, latent(channels=5), latent(size=64)])
+def test_a_latent_conditioned_model_refuses_a_missing_or_misshapen_latent(given):
+    model = ResidualDenoiser(**TINY_MODEL, **TINY_STATS, latent_channels=6)
+    with pytest.raises(ValueError, match=r"needs the decoded latent, shaped \(2, 6, 2, 2\)"):
+        model(*inputs(), given)

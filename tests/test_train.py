@@ -16,6 +16,7 @@ from dirac import Enhancer
 from dirac.core.pipeline import DiracPipeline
 from dirac.training.trainer import Trainer
 from dirac.training.config import TrainConfig
+from dirac.training.data import load_image
 
 from conftest import TINY_MODEL
 
@@ -380,6 +381,26 @@ def test_weights_of_another_codec_warm_start_a_new_codec_with_its_own_statistics
     assert trainer.unwrapped.config.stats_rates == [float(r) for r in range(22, 48, 5)]  # HEVC's QP grid, not JPEG's
 
 
+def test_a_neural_codec_enhancer_trains_on_the_decoded_latent_and_needs_it(tmp_path, tiny_weights):
+    """Patches coded by the shipped neural codec at its qualities bring their decoded latents; a
+    model grown with latent_channels trains its latent join and, saved, needs the latent."""
+    import base_codecs
+
+    make_images(tmp_path / "data", count=2, size=128)
+    codec = base_codecs.get_codec("neural")
+    decoded = codec.decode(codec.encode(load_image(next((tmp_path / "data").iterdir())), quality=3))
+    cfg = TrainConfig(codec="neural", data=[str(tmp_path / "data")], out=str(tmp_path / "n"), steps=2, batch=2, patch=64, val_every=2,
+                      lr=1e-3, warmup=1, init_from=str(tiny_weights), model={"latent_channels": decoded.latent.shape[0]})
+    trainer = Trainer(cfg)
+    assert trainer.unwrapped.config.stats_rates == [1.0, 3.0, 5.0]  # the qualities the codec ships
+    trainer.run()
+    assert trainer.unwrapped.state_dict()["latent_join.2.weight"].abs().max() > 0
+    enhancer = Enhancer.from_pretrained(tmp_path / "n")
+    assert enhancer.enhance(decoded).shape == decoded.image.shape
+    with pytest.raises(DiracError, match="conditioned on the codec's decoded latent"):
+        enhancer.enhance(decoded.image, rate=3)
+
+
 def test_growing_into_another_shape_is_a_one_line_error(tmp_path, tiny_weights):
     make_images(tmp_path / "data", count=2)
     other = TrainConfig(data=[str(tmp_path / "data")], out=str(tmp_path / "b"), steps=2, batch=2, patch=32,
@@ -420,19 +441,27 @@ def test_the_neural_base_codec_trains_saves_and_codes_as_the_plugin_reads_it(tmp
     (saved,) = train_codec(cfg, progress=False)
     assert saved.name == "q2.pt" and (tmp_path / "codec" / "q2_log.csv").is_file()
     log = list(csv.DictReader(open(tmp_path / "codec" / "q2_log.csv", newline="")))
+    assert [row["stored"] for row in log[-2:]] == ["fp32", "fp16"]  # held out before and after rounding to the shipped fp16
     assert float(log[-1]["heldout_bpp"]) > 0 and float(log[-1]["heldout_psnr"]) > 0
+    state = torch.load(saved, weights_only=True)["state_dict"]
+    assert state["g_a.0.weight"].dtype == torch.float16 and state["entropy_bottleneck._quantized_cdf"].dtype == torch.int32
     codec = base_codecs.get_codec("neural", checkpoint=saved)
     decoded = codec.decode(codec.encode(smooth_rgb))
     assert decoded.image.shape == smooth_rgb.shape and decoded.rate.value == 2
+    assert decoded.latent.shape == (12, *(-(-n // 64) * 4 for n in smooth_rgb.shape[:2]))  # padded to 64 px, one position per 16
     with pytest.raises(DiracError, match="qualities must be among"):
         CodecTrainConfig(data=["d"], out="o", qualities=[9])
 
 
-@pytest.mark.parametrize("lr, ok", [("2e-4", True), ("0", False)])
-def test_train_codec_takes_its_learning_rate(tmp_path, monkeypatch, lr, ok):
+@pytest.mark.parametrize("option, value, ok", [("lr", "2e-4", True), ("lr", "0", False), ("precision", "fp32", True), ("precision", "fp8", False)])
+def test_train_codec_takes_its_learning_rate_and_precision(tmp_path, monkeypatch, capsys, option, value, ok):
     from dirac.cli import main
 
     seen = []
     monkeypatch.setattr("dirac.training.neural_codec.train_codec", lambda cfg: seen.append(cfg))
-    code = main(["train-codec", "--data", str(tmp_path), "--out", str(tmp_path / "codec"), "--lr", lr])
-    assert (code == 0) == ok and [c.lr for c in seen] == ([float(lr)] if ok else [])
+    try:
+        code = main(["train-codec", "--data", str(tmp_path), "--out", str(tmp_path / "codec"), f"--{option}", value])
+    except SystemExit as exc:  # argparse refuses a choice it does not know
+        code = exc.code
+    expected = float(value) if option == "lr" else value
+    assert (code == 0) == ok and [getattr(c, option) for c in seen] == ([expected] if ok else [])

@@ -29,8 +29,10 @@ class Peer(abc.ABC):
     external_tool: bool = False  # runs a separate program (its memory is not this process's)
 
     @abc.abstractmethod
-    def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None) -> np.ndarray:
-        """The improved image: uint8 HxW or HxWx3, the shape of ``decoded``."""
+    def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None,
+                latent: Optional[np.ndarray] = None) -> np.ndarray:
+        """The improved image: uint8 HxW or HxWx3, the shape of ``decoded``; ``latent`` is a learned
+        codec's decoded latent (``Decoded.latent``), for methods conditioned on it."""
 
     def info(self) -> dict:
         """What the JSON records about this method (how it was applied, its settings)."""

@@ -15,7 +15,8 @@ class BaseDecode(Peer):
         self.name = codec
         self.description = f"the plain {codec} decode, unchanged"
 
-    def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None) -> np.ndarray:
+    def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None,
+                latent: Optional[np.ndarray] = None) -> np.ndarray:
         return decoded
 
 

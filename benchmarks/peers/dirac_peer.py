@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
+import base_codecs
 from base_codecs import DiracError
 from dirac.core.sampler import calls_for
 
@@ -41,7 +42,10 @@ class DiracSetting(Peer):
         self.description = (f"dirac, realism {realism:g} ({calls} network call{'s' * (calls > 1)} of N = {steps})"
                             + (f", {precision}" if precision != "fp32" else ""))
 
-    def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None) -> np.ndarray:
+    def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None,
+                latent: Optional[np.ndarray] = None) -> np.ndarray:
+        if latent is not None:  # weights conditioned on the codec's latent read it, others ignore it
+            decoded = base_codecs.Decoded(decoded, base_codecs.RateInfo(self.enhancer.codec, rate), latent)
         return self.enhancer.enhance(decoded, rate, realism=self.realism, steps=self.steps, seed=self.seed,
                                      eta=self.eta, detail_sigma=self.detail_sigma, precision=self.precision)
 

@@ -83,7 +83,8 @@ class DnCNN3(Peer):
         self.path, self.device = (Path(path) if path is not None else default_path()), device
         self.net = load_dncnn3(self.path).to(device, memory_format=torch.channels_last)
 
-    def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None) -> np.ndarray:
+    def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None,
+                latent: Optional[np.ndarray] = None) -> np.ndarray:
         import torch
 
         planes = decoded[None] if decoded.ndim == 2 else decoded.transpose(2, 0, 1)

@@ -58,7 +58,8 @@ class JpegQS(Peer):
         self.peak_rss_bytes = 0  # the tool's own, over every call so far
         self.description = "jpegqs -q 6 (JPEG Quant Smooth, Debian package), measured in this run"
 
-    def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None) -> np.ndarray:
+    def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None,
+                latent: Optional[np.ndarray] = None) -> np.ndarray:
         if bitstream is None:
             raise DiracError("jpegqs needs the JPEG bytes, not only the decode")
         with tempfile.TemporaryDirectory(prefix="dirac-jpegqs-") as tmp:

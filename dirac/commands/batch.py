@@ -38,7 +38,7 @@ def enhance_share(src: Path, out_dir: Path, args, cache, rank: int, world: int, 
             dst = out_dir / (f"{src.stem}_{index:06d}.png" if video else f"{src.stem}.png")
             fmt = check_output(dst, [src], picture.image.shape)
             own = picture.rate if video and args.rate is None else rate  # each frame's own QP unless --rate
-            out = enhancer.enhance(picture.image, own, noise=noise, **dial_options(args))
+            out = enhancer.enhance(picture, own, noise=noise, **dial_options(args))  # a Decoded: its latent goes along
             write_image(out, dst, fmt)
             written.append(dst)
     except BaseException:

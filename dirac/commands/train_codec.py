@@ -18,6 +18,8 @@ def add_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=CodecTrainConfig.batch, help="crops per step")
     p.add_argument("--patch", type=int, default=CodecTrainConfig.patch, help="crop size, a multiple of 64")
     p.add_argument("--lr", type=float, default=CodecTrainConfig.lr, help=f"Adam learning rate (default {CodecTrainConfig.lr:g})")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=CodecTrainConfig.precision,
+                   help="the transforms in bf16 autocast (entropy models stay fp32), fp32, or auto: bf16 where the CPU runs it natively")
     p.add_argument("--seed", type=int, default=CodecTrainConfig.seed)
 
 
@@ -26,5 +28,5 @@ def run(args) -> None:
 
     cfg = CodecTrainConfig(data=args.data, out=args.out, qualities=args.qualities, minutes_per_quality=args.minutes,
                            channels=args.channels, latent_channels=args.latent_channels, batch=args.batch, patch=args.patch,
-                           lr=args.lr, seed=args.seed)
+                           lr=args.lr, precision=args.precision, seed=args.seed)
     train_codec(cfg)

@@ -13,13 +13,15 @@ without changing what it computes at the start.
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
+
+from base_codecs import LATENT_STRIDE
 
 
 def sinusoidal_embedding(values: torch.Tensor, dim: int) -> torch.Tensor:
@@ -120,6 +122,10 @@ class ResidualDenoiser(ModelMixin, ConfigMixin):
     adds a branch at ``unshuffle // 2`` (half the stem's stride): its features enter the
     stem's output through a strided conv, and it refines the decoder's output into a second
     head that is added to the first; both joins start at zero.
+
+    ``latent_channels`` > 0 conditions the model on a learned codec's decoded latent as well as
+    on x~ (Brenig & Timofte): the latent, at the middle level's stride, enters it through two
+    1x1 convs whose last starts at zero, so a model grown this way starts as its source.
     """
 
     @register_to_config
@@ -134,6 +140,7 @@ class ResidualDenoiser(ModelMixin, ConfigMixin):
         block: str = "res",
         fine_channels: int = 0,
         fine_depth: int = 2,
+        latent_channels: int = 0,
         embedding_dim: int = 128,
         num_train_timesteps: int = 1000,
         codec: str = "jpeg",
@@ -148,6 +155,9 @@ class ResidualDenoiser(ModelMixin, ConfigMixin):
             raise ValueError(f"block must be one of {', '.join(BLOCKS)}, got {block!r}")
         if fine_channels and (unshuffle < 2 or unshuffle % 2):
             raise ValueError(f"a fine branch needs an even unshuffle, got {unshuffle}")
+        if latent_channels and unshuffle * 2 ** len(encoder_depths) != LATENT_STRIDE:
+            raise ValueError(f"a latent joins the middle level, which must sit at the latent's stride {LATENT_STRIDE}, "
+                             f"not {unshuffle * 2 ** len(encoder_depths)}")
         c0 = channels[0]
         self.stem = self._stem(image_channels, unshuffle, c0)
         self.embed = nn.Sequential(nn.Linear(2 * embedding_dim, embedding_dim), nn.SiLU(), nn.Linear(embedding_dim, embedding_dim))
@@ -167,6 +177,11 @@ class ResidualDenoiser(ModelMixin, ConfigMixin):
             self.fine_up = self._up(c0, fine_channels)
             self.fine_decoder = Level(fine_channels, fine_depth, embedding_dim, block)
             self.fine_head = self._head(fine_channels, image_channels, fine)
+        if latent_channels:
+            width = channels[-1]
+            self.latent_join = nn.Sequential(nn.Conv2d(latent_channels, width, 1), nn.SiLU(), nn.Conv2d(width, width, 1))
+            nn.init.zeros_(self.latent_join[2].weight)
+            nn.init.zeros_(self.latent_join[2].bias)
 
     @staticmethod
     def _stem(image_channels: int, unshuffle: int, channels: int) -> nn.Module:
@@ -189,8 +204,15 @@ class ResidualDenoiser(ModelMixin, ConfigMixin):
         """Input sizes must be multiples of this."""
         return self.config.unshuffle * 2 ** len(self.config.encoder_depths)
 
-    def forward(self, z_t: torch.Tensor, x_tilde: torch.Tensor, timestep: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
-        """z_t, x_tilde: Bx3xHxW (x~ scaled to [-1, 1]); timestep: B ints; rate: B floats in [0, 1]."""
+    def forward(self, z_t: torch.Tensor, x_tilde: torch.Tensor, timestep: torch.Tensor, rate: torch.Tensor,
+                latent: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """z_t, x_tilde: Bx3xHxW (x~ scaled to [-1, 1]); timestep: B ints; rate: B floats in [0, 1];
+        latent (models with ``latent_channels``): B x latent_channels x H/stride x W/stride."""
+        if self.config.latent_channels:
+            expected = (z_t.shape[0], self.config.latent_channels, z_t.shape[2] // self.stride, z_t.shape[3] // self.stride)
+            if latent is None or tuple(latent.shape) != expected:
+                raise ValueError(f"this model needs the decoded latent, shaped {expected}; got "
+                                 f"{None if latent is None else tuple(latent.shape)}")
         batch = z_t.shape[0]
         timestep = torch.as_tensor(timestep, device=z_t.device).expand(batch)
         rate = torch.as_tensor(rate, device=z_t.device, dtype=torch.float32).expand(batch)
@@ -206,6 +228,8 @@ class ResidualDenoiser(ModelMixin, ConfigMixin):
             h = level(h, emb)
             skips.append(h)
             h = down(h)
+        if self.config.latent_channels:
+            h = h + self.latent_join(latent.to(h.dtype))
         h = self.middle(h, emb)
         for level, up, skip in zip(reversed(self.decoders), reversed(self.ups), reversed(skips)):
             h = level(up(h) + skip, emb)

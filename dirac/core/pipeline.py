@@ -142,10 +142,13 @@ class DiracPipeline(DiffusionPipeline):
         detail_sigma: Optional[float] = None,
         precision: str = "auto",
         noise: Optional[torch.Tensor] = None,
+        latent: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """``detail_sigma`` None: the scheduler's (see :mod:`dirac.core.scheduler`); 0 keeps the trajectory whole.
         ``noise``: the sampling's first noise draw, Bx3xHxW standard normal, one per image (None: from
         ``generator``); a video passes noise carried along its motion (:mod:`dirac.temporal`).
+        ``latent``: a learned codec's decoded latents, BxCxhxw (``Decoded.latent``), which weights
+        with ``latent_channels`` need and others ignore.
         ``precision`` "bf16" runs the network under bf16 autocast, "fp32" without; "auto" (default):
         bf16 where the device runs it natively (AVX-512 BF16 or AMX CPUs, most GPUs)."""
         check_images(images)
@@ -167,12 +170,34 @@ class DiracPipeline(DiffusionPipeline):
             raise DiracError(f"noise must be a float tensor of shape {(images.shape[0], 3, *images.shape[2:])}, got "
                              f"{tuple(noise.shape) if isinstance(noise, torch.Tensor) else type(noise).__name__}")
         per_image = [None] * len(rates) if noise is None else noise
-        out = [self._enhance_one(img[None], r, tile, overlap, tick, options, precision, n) for img, r, n in zip(images, rates, per_image)]
+        latents = self._latents(latent, images)
+        out = [self._enhance_one(img[None], r, tile, overlap, tick, options, precision, n, lat)
+               for img, r, n, lat in zip(images, rates, per_image, latents)]
         if bar is not None:
             bar.close()
         return out[0] if len(out) == 1 else torch.cat(out)
 
-    def _enhance_one(self, image, rate, tile, overlap, tick, options, precision, noise=None) -> torch.Tensor:
+    def _latents(self, latent, images: torch.Tensor) -> list:
+        """One latent (1xCxhxw, cut to the picture padded to the stride) per image, or Nones for
+        weights that take none."""
+        channels = self.model.config.latent_channels
+        if not channels:
+            return [None] * images.shape[0]
+        if latent is None:
+            raise DiracError(f"these {self.model.config.codec} weights are conditioned on the codec's decoded latent "
+                             f"({channels} channels): give the bitstream or the Decoded its decoder returns, not pixels alone",
+                             option="latent")
+        if not isinstance(latent, torch.Tensor) or latent.ndim != 4 or latent.shape[:2] != (images.shape[0], channels):
+            raise DiracError(f"these {self.model.config.codec} weights read a latent of {channels} channels, one per image; got "
+                             f"{tuple(getattr(latent, 'shape', ())) or type(latent).__name__} (a stream of another codec model?)",
+                             option="latent")
+        size = [-(-n // self.model.stride) for n in images.shape[2:]]  # the picture padded to the stride
+        if latent.shape[2] < size[0] or latent.shape[3] < size[1]:
+            raise DiracError(f"a {latent.shape[2]}x{latent.shape[3]} latent does not cover a {images.shape[2]}x{images.shape[3]} "
+                             f"picture at stride {self.model.stride}", option="latent")
+        return list(latent[:, :, : size[0], : size[1]].float().to(images.device).split(1))
+
+    def _enhance_one(self, image, rate, tile, overlap, tick, options, precision, noise=None, latent=None) -> torch.Tensor:
         """One image. Full-size float tensors are few (the input, one accumulator, one output):
         tiles are cut, padded to the network stride and scaled one at a time."""
         codec = self.model.config.codec
@@ -185,14 +210,18 @@ class DiracPipeline(DiffusionPipeline):
         padded = (1, 3, height + -height % multiple, width + -width % multiple)
         rate_t = torch.tensor([rate_unit], device=x.device)
 
-        def network(z_t: torch.Tensor, x_tile: torch.Tensor, t_t: torch.Tensor) -> torch.Tensor:
+        def network(z_t: torch.Tensor, x_tile: torch.Tensor, t_t: torch.Tensor, at) -> torch.Tensor:
             x_tile = x_tile.clamp(0, 1).mul_(2).sub_(1).contiguous(memory_format=torch.channels_last)
+            under = None
+            if latent is not None:  # the latent under this tile
+                top, left = at[0] // multiple, at[1] // multiple
+                under = latent[:, :, top : top + z_t.shape[2] // multiple, left : left + z_t.shape[3] // multiple]
             with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                return self.model(z_t, x_tile, t_t, rate_t).float()
+                return self.model(z_t, x_tile, t_t, rate_t, under).float()
 
         def denoise(z_t: torch.Tensor, t: int) -> torch.Tensor:
             t_t = torch.tensor([t], device=x.device)
-            return apply_tiled(lambda z, xt: network(z, xt, t_t), z_t, x, tile, overlap)
+            return apply_tiled(lambda z, xt, at: network(z, xt, t_t, at), z_t, x, tile, overlap)
 
         if noise is not None and padded[2:] != (height, width):  # the padding's noise is drawn
             full = randn_tensor(padded, generator=options["generator"], device=x.device)

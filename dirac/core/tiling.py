@@ -52,13 +52,14 @@ def _ramp(length: int, start: int, size: int, overlap: int, device) -> torch.Ten
 
 
 def apply_tiled(
-    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    fn: Callable[[torch.Tensor, torch.Tensor, Tuple[int, int]], torch.Tensor],
     z_t: torch.Tensor,
     x: torch.Tensor,
     tile: int,
     overlap: int,
 ) -> torch.Tensor:
-    """``fn(z_t_tile, x_tile)`` over the whole image, blended, at ``z_t``'s (padded) size.
+    """``fn(z_t_tile, x_tile, (top, left))`` over the whole image, blended, at ``z_t``'s (padded)
+    size; ``(top, left)``, the tile's place, lets ``fn`` cut the tile from other conditions.
 
     ``x`` may be smaller than ``z_t`` (by the padding to the network's stride): its tiles are
     edge-replicated to full tile size, exactly as if the whole image had been padded.
@@ -75,7 +76,7 @@ def apply_tiled(
         return F.pad(part, (0, short_w, 0, short_h), mode="replicate") if short_h or short_w else part
 
     if len(ys) == 1 and len(xs) == 1:
-        return fn(z_t, x_tile(0, 0))
+        return fn(z_t, x_tile(0, 0), (0, 0))
     out = torch.zeros(1, channels, height, width, device=x.device)
     # the weights are separable over a grid of tiles, so their sum is too: two 1-D vectors,
     # not a full-size accumulator
@@ -87,6 +88,6 @@ def apply_tiled(
         wy = _ramp(height, y, th, overlap, x.device)
         total_y[y : y + th] += wy
         for x0, wx in zip(xs, ramps_x):
-            pred = fn(z_t[:, :, y : y + th, x0 : x0 + tw], x_tile(y, x0))
+            pred = fn(z_t[:, :, y : y + th, x0 : x0 + tw], x_tile(y, x0), (y, x0))
             out[:, :, y : y + th, x0 : x0 + tw] += pred * (wy[:, None] * wx[None, :])
     return out.div_(total_y[:, None]).div_(total_x)

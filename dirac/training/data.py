@@ -3,19 +3,54 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 import base_codecs
-from base_codecs import DiracError, images
+from base_codecs import LATENT_STRIDE, DiracError, images
 
 from ..io import unique_files
 from ..metrics.fidelity import y_channel
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm"}
-Pair = Tuple[np.ndarray, np.ndarray, float]  # original, base decode, rate as the decoder reports it
 POOL_SIZE = 64  # coded crops kept for reuse by a slow encoder's batches
+
+
+class Pair(NamedTuple):
+    """An original, its base decode, the rate as the decoder reports it and, from a learned
+    codec, its decoded latent (Cxhxw at ``base_codecs.LATENT_STRIDE``; None from other codecs)."""
+
+    original: np.ndarray
+    decoded: np.ndarray
+    rate: float
+    latent: Optional[np.ndarray] = None
+
+
+class Batch(NamedTuple):
+    """Training patches: originals and decodes (BxPxPx3 uint8), rates (B floats) and latents
+    (BxCxP/16xP/16 float32, or None)."""
+
+    originals: np.ndarray
+    decodes: np.ndarray
+    rates: np.ndarray
+    latents: Optional[np.ndarray] = None
+
+
+def stack(pairs: Sequence[Pair]) -> Batch:
+    """Patches of one size as a :class:`Batch` (decodes as RGB)."""
+    latents = None if pairs[0].latent is None else np.stack([p.latent for p in pairs])
+    return Batch(np.stack([three_channels(p.original) for p in pairs]), np.stack([three_channels(p.decoded) for p in pairs]),
+                 np.array([p.rate for p in pairs], dtype=np.float64), latents)
+
+
+def cut(pair: Pair, y: int, x: int, height: int, width: int) -> Pair:
+    """The part of ``pair`` at (y, x), its latent cut alike (offsets and sizes on the 16-pixel grid)."""
+    latent = pair.latent
+    if latent is not None:
+        s = LATENT_STRIDE
+        latent = np.ascontiguousarray(latent[:, y // s : (y + height) // s, x // s : (x + width) // s])
+    return Pair(*(np.ascontiguousarray(im[y : y + height, x : x + width]) for im in pair[:2]), pair.rate, latent)
 
 
 def find_images(dirs: Sequence[str | Path]) -> List[Path]:
@@ -73,7 +108,7 @@ def load_image(path: Path) -> np.ndarray:
 
 
 class PatchSampler:
-    """Draws (original, base decode, native rate) patch batches, uint8, 3 channels.
+    """Draws patch batches (:class:`Batch`: originals, base decodes, native rates, latents), uint8, 3 channels.
 
     Grey samples (the grey protocol's Y, or grey sources) are coded as grey and repeated
     to three channels, so one model serves grey and colour.
@@ -104,41 +139,42 @@ class PatchSampler:
             crop = y_channel(crop)
         return np.ascontiguousarray(crop)
 
-    def degrade(self, crop: np.ndarray, rate: int, subsampling: str) -> np.ndarray:
+    def code(self, crop: np.ndarray, rate: int, subsampling: Optional[str]) -> Pair:
         """``crop`` coded and decoded at ``rate`` (grey crops have no chroma to subsample)."""
         options = {self.codec.rate_scale.keyword: int(rate)}
-        if crop.ndim == 3:
+        if crop.ndim == 3 and subsampling is not None:
             options["subsampling"] = subsampling
-        return self.codec.decode(self.codec.encode(crop, **options)).image
+        decoded = self.codec.decode(self.codec.encode(crop, **options))
+        return Pair(crop, decoded.image, rate, decoded.latent)
 
     def _coded(self, size: int = 0) -> Pair:
         """A fresh random crop of ``size`` pixels, coded at a random rate."""
         crop = self._crop(self.rng, size)
-        rate, subsampling = self.rates.sample(self.rng)
-        return three_channels(crop), three_channels(self.degrade(crop, rate, subsampling)), rate
+        return self.code(crop, *self.rates.sample(self.rng))
 
-    def batch(self, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """originals, decodes (both BxPxPx3 uint8) and native rates (B floats).
+    def batch(self, size: int) -> Batch:
+        """Patches of the native rates (as :class:`Batch`).
 
         A codec whose degradation reuses coded crops (x265) codes ``size / reuse`` crops of twice
         the patch size per batch (``size`` for the first) into a pool of the :data:`POOL_SIZE`
         latest, and cuts the batch from the pool: each coded crop serves about ``reuse`` patches."""
-        if self.rates.reuse == 1:
-            originals, decodes, rates = zip(*(self._coded() for _ in range(size)))
-            return np.stack(originals), np.stack(decodes), np.array(rates, dtype=np.float64)
+        if self.rates.reuse == 1:  # a latent covers the crop as padded by the codec: cut to the patch
+            return stack([cut(self._coded(), 0, 0, self.patch, self.patch) for _ in range(size)])
         fresh = size if not self.pool else max(1, round(size / self.rates.reuse))  # the first batch: one crop per patch
         self.pool = (self.pool + [self._coded(2 * self.patch) for _ in range(fresh)])[-POOL_SIZE:]
         return cut_patches(self.pool, None, size, self.patch, self.rng)
 
     def fixed_crops(self, size: int = 256) -> List[Pair]:
-        """Validation examples: centre crops coded at a coarse and a medium rate, grey and colour."""
+        """Validation examples: centre crops coded at a coarse and a medium rate (one where the grid
+        has three, as the neural codec's), grey and colour."""
         grid = self.rates.grid()
+        subsampling = None if self.rates.full_chroma_fraction is None else "4:2:0"
         examples = []
         for im in self.images:
             crop = block_aligned_centre_crop(im, size)
-            for rate in (grid[1], grid[len(grid) // 3]):
+            for rate in dict.fromkeys((grid[1], grid[len(grid) // 3])):  # one rate where they coincide
                 for c in [crop] if crop.ndim == 2 else [crop, y_channel(crop)]:
-                    examples.append((c, self.degrade(c, rate, "4:2:0"), rate))
+                    examples.append(self.code(c, rate, subsampling))
         return examples
 
     def residual_stats(self, per_rate: int = 48, quantile: float = 0.999, seed: int = 0) -> Dict[str, list]:
@@ -153,7 +189,7 @@ class PatchSampler:
         for rate in self.rates.grid():
             res = np.concatenate(
                 [
-                    (crop.astype(np.float32) - self.degrade(crop, rate, subsampling)).ravel() / 255.0
+                    (crop.astype(np.float32) - self.code(crop, rate, subsampling).decoded).ravel() / 255.0
                     for crop, subsampling in crops
                 ]
             )
@@ -163,10 +199,15 @@ class PatchSampler:
         return {"stats_rates": [float(r) for r in self.rates.grid()], "stats_sigma": sigma, "stats_tau": tau}
 
 
+def centre_window(shape: Sequence[int], size: int) -> Tuple[int, int, int, int]:
+    """(y, x, height, width) of the central region of at most ``size`` pixels a side, on the 16-pixel block grid."""
+    h, w = (min(size, s - s % 16) for s in shape[:2])
+    return (shape[0] - h) // 2 // 16 * 16, (shape[1] - w) // 2 // 16 * 16, h, w
+
+
 def block_aligned_centre_crop(image: np.ndarray, size: int) -> np.ndarray:
     """The central region of at most ``size`` pixels a side, on the 16-pixel block grid."""
-    h, w = (min(size, s - s % 16) for s in image.shape[:2])
-    y0, x0 = (image.shape[0] - h) // 2 // 16 * 16, (image.shape[1] - w) // 2 // 16 * 16
+    y0, x0, h, w = centre_window(image.shape, size)
     return np.ascontiguousarray(image[y0 : y0 + h, x0 : x0 + w])
 
 
@@ -220,52 +261,53 @@ def load_coded_pairs(manifest_dirs: Sequence[str | Path], source_dirs: Sequence[
                 raise DiracError(f"{manifest}: {bitstream} is {family}, not {codec}; train codec {family}", option="codec")
             if decoded.image.shape != original.shape or decoded.rate.value is None:
                 raise DiracError(f"{manifest}: {bitstream} does not match its source crop or has no rate")
-            pairs.setdefault(source, []).append((original, decoded.image, float(decoded.rate.value)))
+            pairs.setdefault(source, []).append(Pair(original, decoded.image, float(decoded.rate.value), decoded.latent))
     return pairs
 
 
 def cut_patches(pairs: Sequence[Pair], weights: Optional[np.ndarray], size: int, patch: int,
-                rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                rng: np.random.Generator) -> Batch:
     """``size`` patches from pairs drawn with ``weights`` (None: uniformly), each at a random
-    offset on the 16-pixel grid, turned and flipped alike in original and decode: originals,
-    decodes (BxPxPx3 uint8) and rates."""
-    originals, decodes, rates = [], [], []
+    offset on the 16-pixel grid, turned and flipped alike in original and decode (not where a
+    latent comes along: it describes the picture as coded)."""
+    patches = []
     for _ in range(size):
-        original, decoded, rate = pairs[rng.choice(len(pairs), p=weights)]
-        y = rng.integers(0, (original.shape[0] - patch) // 16 + 1) * 16
-        x = rng.integers(0, (original.shape[1] - patch) // 16 + 1) * 16
+        pair = pairs[rng.choice(len(pairs), p=weights)]
+        y = rng.integers(0, (pair.original.shape[0] - patch) // 16 + 1) * 16
+        x = rng.integers(0, (pair.original.shape[1] - patch) // 16 + 1) * 16
         turns, flip = rng.integers(4), rng.random() < 0.5
-        for out, im in ((originals, original), (decodes, decoded)):
-            crop = np.rot90(im[y : y + patch, x : x + patch], turns)
-            out.append(np.ascontiguousarray(three_channels(crop[:, ::-1] if flip else crop)))
-        rates.append(rate)
-    return np.stack(originals), np.stack(decodes), np.array(rates, dtype=np.float64)
+        part = cut(pair, y, x, patch, patch)
+        if pair.latent is None:
+            turned = (np.rot90(im, turns) for im in part[:2])
+            part = part._replace(**dict(zip(("original", "decoded"), (im[:, ::-1] if flip else im for im in turned))))
+        patches.append(part)
+    return stack(patches)
 
 
 class PairSampler:
     """Patch batches cut from pre-coded pairs (same interface as :class:`PatchSampler`)."""
 
     def __init__(self, pairs: List[Pair], patch: int, seed: int = 0):
-        if not pairs or any(min(o.shape[:2]) < patch for o, _, _ in pairs):
+        if not pairs or any(min(p.original.shape[:2]) < patch for p in pairs):
             raise DiracError(f"no coded pairs, or pairs smaller than the {patch}px patch")
         self.pairs, self.patch = pairs, patch
         self.rng = np.random.default_rng(seed)
-        areas = np.array([o.shape[0] * o.shape[1] for o, _, _ in pairs], dtype=np.float64)
+        areas = np.array([p.original.shape[0] * p.original.shape[1] for p in pairs], dtype=np.float64)
         self.weights = areas / areas.sum()
 
-    def batch(self, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """originals, decodes (BxPxPx3 uint8) and rates; crops start on the 16-pixel grid."""
+    def batch(self, size: int) -> Batch:
+        """Patches starting on the 16-pixel grid."""
         return cut_patches(self.pairs, self.weights, size, self.patch, self.rng)
 
     def fixed_crops(self, size: int = 256) -> List[Pair]:
-        return [(block_aligned_centre_crop(o, size), block_aligned_centre_crop(d, size), r) for o, d, r in self.pairs]
+        return [cut(p, *centre_window(p.original.shape, size)) for p in self.pairs]
 
     def residual_stats(self, per_rate: int = 48, quantile: float = 0.999, seed: int = 0) -> Dict[str, list]:
         """sigma and tau per rate present in the pairs, over whole images: no sampling, so
         ``per_rate`` and ``seed`` (kept for :class:`PatchSampler`'s interface) do not apply."""
-        rates = sorted({r for _, _, r in self.pairs})
+        rates = sorted({p.rate for p in self.pairs})
         stats = [
-            residual_summary(np.concatenate([(o.astype(np.float32) - d).ravel() / 255.0 for o, d, r in self.pairs if r == rate]), quantile)
+            residual_summary(np.concatenate([(o.astype(np.float32) - d).ravel() / 255.0 for o, d, r, _ in self.pairs if r == rate]), quantile)
             for rate in rates
         ]
         return {"stats_rates": rates, "stats_sigma": [s for s, _ in stats], "stats_tau": [t for _, t in stats]}

@@ -22,7 +22,7 @@ import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -275,10 +275,20 @@ class Trainer:
         z_t = torch.where(regression.view(n, 1, 1, 1).to(z_0.device), torch.zeros_like(z_0), z_t)
         return z_t, t, regression
 
+    def _latent(self, latents: Optional[np.ndarray]) -> Optional[torch.Tensor]:
+        """The batch's decoded latents for a model conditioned on them (else None), or a DiracError
+        where the codec gives none."""
+        if not self.unwrapped.config.latent_channels:
+            return None
+        if latents is None:
+            raise DiracError(f"training: latent_channels needs a codec that decodes a latent; {self.cfg.codec} gives none", option="model")
+        return torch.from_numpy(latents).to(self.accelerator.device)
+
     def train_step(self) -> dict:
         cfg, dev = self.cfg, self.accelerator.device
-        originals, decodes, rates = self.sampler.batch(cfg.batch)
+        originals, decodes, rates, latents = self.sampler.batch(cfg.batch)
         x, x_tilde = (pixels_to_tensor(b, dev).contiguous(memory_format=torch.channels_last) for b in (originals, decodes))
+        latent = self._latent(latents)
         sigma = torch.tensor([interpolate_stat(self.unwrapped.config.stats_rates, self.unwrapped.config.stats_sigma, r) for r in rates], device=dev)
         z_0 = (x - x_tilde) / sigma.view(-1, 1, 1, 1).float()
         z_t, t, regression = self._noisy_inputs(z_0, rates)
@@ -286,7 +296,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, self.step)
         with self.autocast():
-            pred = self.model(z_t.contiguous(memory_format=torch.channels_last), x_tilde * 2 - 1, t.to(dev), rate_unit)
+            pred = self.model(z_t.contiguous(memory_format=torch.channels_last), x_tilde * 2 - 1, t.to(dev), rate_unit, latent)
         per_example = (pred.float() - z_0).square().mean(dim=(1, 2, 3))
         loss = per_example.mean()
         diffusion = ~regression.to(dev)
@@ -328,9 +338,10 @@ class Trainer:
     def validate(self, pipe: DiracPipeline) -> float:
         """Mean PSNR gain (dB) of the one-call output over the base decode on held-out crops."""
         gains = []
-        for original, decoded, rate in self.val:
+        for original, decoded, rate, latent in self.val:
             with torch.inference_mode():
-                enhanced = tensor_to_pixels(pipe(pixels_to_tensor(decoded), rate))
+                latent = None if latent is None else torch.from_numpy(latent)[None]
+                enhanced = tensor_to_pixels(pipe(pixels_to_tensor(decoded), rate, latent=latent))
             # capped: an exact crop has infinite PSNR, which would make the mean infinite or NaN
             gains.append(min(psnr(original, enhanced), MAX_DB) - min(psnr(original, decoded), MAX_DB))
         return float(np.mean(gains))
