@@ -174,10 +174,10 @@ def codec_table(runs: List[Tuple[Path, dict]]) -> str:
         return ""
     rows = []
     for _, data in runs:
-        enhanced = {r["rate"]: r["mean"].get("psnr") for r in data["records"] if r["method"] == labels.setting_name(0)}
-        for r in data["records"]:
-            if r["method"] == data["codec"] and r["mean"].get("bpp") is not None:
-                rows.append((r["mean"]["bpp"], f"{data['codec']} {labels.rate_label(data['codec'], r['rate'])}", r["mean"].get("psnr"), enhanced.get(r["rate"])))
+        _, enhanced, at = curve(data, labels.setting_name(0), "bpp", "psnr")
+        enhanced = dict(zip(at, enhanced))
+        for bpp, base, rate in zip(*curve(data, data["codec"], "bpp", "psnr")):
+            rows.append((bpp, f"{data['codec']} {labels.rate_label(data['codec'], rate)}", base, enhanced.get(rate)))
     lines = ["### base codecs · Kodak · colour protocol", "",
              "Each codec's decode and dirac at realism 0, from the runs above (bpp of the real bitstreams).", "",
              _row(["codec and rate", "bpp", "decode PSNR (dB)", "dirac realism 0 (dB)"]), _row(["---", "---:", "---:", "---:"])]
