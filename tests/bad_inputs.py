@@ -64,9 +64,9 @@ def _escape(rbsp: bytes) -> bytes:
 
 
 def cut_into_picture(stream: bytes) -> bytes:
-    """``stream`` less as few last bytes as change its first picture (decoded by PyAV, concealing):
-    its last byte may hold only the slice's stop bits, a cut that loses no picture (x265's output
-    differs between CPUs, so which holds depends on the machine)."""
+    """``stream`` with as few last bytes cut as change its first picture (PyAV, concealing errors).
+    Cutting one byte is not always enough: x265's output differs between CPUs, and its last byte
+    may hold only the slice's stop bits, whose loss leaves the picture whole and nothing to detect."""
     import av
 
     def first_picture(data: bytes) -> np.ndarray:
