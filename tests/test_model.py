@@ -41,11 +41,16 @@ def test_gated_blocks_cost_fewer_parameters_than_res_blocks_at_equal_width():
     assert count(gated) < count(res)
 
 
-def test_a_grown_model_computes_what_the_smaller_one_did():
-    """The fine branch joins through zero-initialised convs: grown from trained weights, the
-    model's output is unchanged until training moves the joins."""
-    small = trained_like(ResidualDenoiser(**TINY_MODEL, **TINY_STATS)).eval()
-    grown = ResidualDenoiser(**TINY_MODEL, **TINY_STATS, fine_channels=8).grown_from(small).eval()
+@pytest.mark.parametrize("small_options, grown_options", [
+    ({}, {"fine_channels": 8}),
+    ({}, {"encoder_depths": (2, 3), "middle_depth": 2, "decoder_depths": (3, 2)}),
+    ({"fine_channels": 8, "fine_depth": 1}, {"fine_channels": 8, "fine_depth": 3}),
+])
+def test_a_grown_model_computes_what_the_smaller_one_did(small_options, grown_options):
+    """New parts (a fine branch, more blocks per level) start at zero: grown from trained
+    weights, the model's output is unchanged until training moves them."""
+    small = trained_like(ResidualDenoiser(**{**TINY_MODEL, **small_options}, **TINY_STATS)).eval()
+    grown = ResidualDenoiser(**{**TINY_MODEL, **grown_options}, **TINY_STATS).grown_from(small).eval()
     assert sum(p.numel() for p in grown.parameters()) > sum(p.numel() for p in small.parameters())
     with torch.no_grad():
         assert torch.equal(grown(*inputs()), small(*inputs()))

@@ -7,8 +7,8 @@ All convolutions run at reduced resolution (pixel-unshuffle stem; 1/4, 1/8 and 1
 default), which is what makes a 2-core CPU practical; the coarse levels line up with JPEG's
 8x8 blocks and 16x16 MCUs. Two options spend more compute where the one-call estimate needs
 it: NAFNet-style gated blocks (``block="gated"``), and a finer branch at half the stem's
-resolution (``fine_channels``) whose zero-initialised outputs let it grow a trained model
-without changing what it computes at the start.
+resolution (``fine_channels``). Every new block and join starts at zero, so a trained model
+grows (a fine branch, more blocks per level) without changing what it computes at the start.
 """
 from __future__ import annotations
 
@@ -33,15 +33,18 @@ def sinusoidal_embedding(values: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class ResBlock(nn.Module):
-    """conv-act-conv with FiLM from the conditioning embedding, plus identity skip."""
+    """conv-act-conv with FiLM from the conditioning embedding, plus identity skip. The second
+    conv starts at zero, so a new block is the identity: a trained model grows deeper (more
+    blocks per level) without changing what it computes at the start."""
 
     def __init__(self, channels: int, emb_dim: int):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.film = nn.Linear(emb_dim, 2 * channels)
-        nn.init.zeros_(self.film.weight)
-        nn.init.zeros_(self.film.bias)
+        for layer in (self.conv2, self.film):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
