@@ -32,6 +32,13 @@ def sinusoidal_embedding(values: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
 
 
+def zeroed(layer: nn.Module) -> nn.Module:
+    """Zero a layer's weight and bias, so a new part adds nothing until training moves it."""
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 class ResBlock(nn.Module):
     """conv-act-conv with FiLM from the conditioning embedding, plus identity skip. The second
     conv starts at zero, so a new block is the identity: a trained model grows deeper (more
@@ -40,11 +47,8 @@ class ResBlock(nn.Module):
     def __init__(self, channels: int, emb_dim: int):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.film = nn.Linear(emb_dim, 2 * channels)
-        for layer in (self.conv2, self.film):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        self.conv2 = zeroed(nn.Conv2d(channels, channels, 3, padding=1))
+        self.film = zeroed(nn.Linear(emb_dim, 2 * channels))
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
@@ -80,9 +84,7 @@ class GatedBlock(nn.Module):
         self.project = nn.Conv2d(wide // 2, channels, 1)
         self.ffn_in = nn.Conv2d(channels, wide, 1)
         self.ffn_out = nn.Conv2d(wide // 2, channels, 1)
-        self.film = nn.Linear(emb_dim, 2 * channels)
-        nn.init.zeros_(self.film.weight)
-        nn.init.zeros_(self.film.bias)
+        self.film = zeroed(nn.Linear(emb_dim, 2 * channels))
         self.beta = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.gamma = nn.Parameter(torch.zeros(1, channels, 1, 1))
 
@@ -174,17 +176,14 @@ class ResidualDenoiser(ModelMixin, ConfigMixin):
             fine = unshuffle // 2
             self.fine_stem = self._stem(image_channels, fine, fine_channels)
             self.fine_encoder = Level(fine_channels, fine_depth, embedding_dim, block)
-            self.fine_down = nn.Conv2d(fine_channels, c0, 2, stride=2)
-            nn.init.zeros_(self.fine_down.weight)
-            nn.init.zeros_(self.fine_down.bias)
+            self.fine_down = zeroed(nn.Conv2d(fine_channels, c0, 2, stride=2))
             self.fine_up = self._up(c0, fine_channels)
             self.fine_decoder = Level(fine_channels, fine_depth, embedding_dim, block)
             self.fine_head = self._head(fine_channels, image_channels, fine)
         if latent_channels:
             width = channels[-1]
-            self.latent_join = nn.Sequential(nn.Conv2d(latent_channels, width, 1), nn.SiLU(), nn.Conv2d(width, width, 1))
-            nn.init.zeros_(self.latent_join[2].weight)
-            nn.init.zeros_(self.latent_join[2].bias)
+            self.latent_join = nn.Sequential(nn.Conv2d(latent_channels, width, 1), nn.SiLU(),
+                                             zeroed(nn.Conv2d(width, width, 1)))
 
     @staticmethod
     def _stem(image_channels: int, unshuffle: int, channels: int) -> nn.Module:
@@ -197,10 +196,7 @@ class ResidualDenoiser(ModelMixin, ConfigMixin):
     @staticmethod
     def _head(channels: int, image_channels: int, unshuffle: int) -> nn.Module:
         """Features to pixels; starts at zero (a new model predicts a zero residual)."""
-        head = nn.Sequential(nn.Conv2d(channels, image_channels * unshuffle**2, 3, padding=1), nn.PixelShuffle(unshuffle))
-        nn.init.zeros_(head[0].weight)
-        nn.init.zeros_(head[0].bias)
-        return head
+        return nn.Sequential(zeroed(nn.Conv2d(channels, image_channels * unshuffle**2, 3, padding=1)), nn.PixelShuffle(unshuffle))
 
     @property
     def stride(self) -> int:
