@@ -36,6 +36,7 @@ def rate_label(codec: str, rate: int) -> str:
     return f"{ {'jpeg': 'QF', 'neural': 'quality'}.get(codec, 'QP')} {rate}"
 
 
-def setting_name(realism: float) -> str:
-    """``dirac-r0``, ``dirac-r0.5``...: the method name of one dial setting."""
-    return f"dirac-r{realism:g}"
+def setting_name(realism: float, ensemble: int = 1) -> str:
+    """``dirac-r0``, ``dirac-r0.5``...: the method name of one dial setting; ``dirac-x8-r0`` with
+    an 8-view self-ensemble (not a point of the plain dial)."""
+    return f"dirac-{f'x{ensemble}-' if ensemble > 1 else ''}r{realism:g}"

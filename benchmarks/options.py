@@ -36,6 +36,16 @@ def realism(text: str) -> List[float]:
     return values
 
 
+def ensembles(text: str) -> List[int]:
+    """dirac's self-ensemble sizes, each one of ``dirac.core.ensemble.ENSEMBLE_SIZES``."""
+    from dirac.core.ensemble import ENSEMBLE_SIZES  # imports torch: not on importing this module
+
+    values = numbers(text, int)
+    if not all(v in ENSEMBLE_SIZES for v in values):
+        raise argparse.ArgumentTypeError(f"expected views from {', '.join(map(str, ENSEMBLE_SIZES))}, got {text!r}")
+    return values
+
+
 def fraction(text: str) -> float:
     """One number in [0, 1] (a share, such as eta's fresh noise)."""
     try:

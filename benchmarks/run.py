@@ -25,7 +25,7 @@ from . import peers as peer_registry
 from .command import run_command
 from .datasets import open_dataset
 from .environment import describe
-from .options import detail_sigma, fraction, integer, methods, numbers, realism
+from .options import detail_sigma, ensembles, fraction, integer, methods, numbers, realism
 from .protocols import PROTOCOLS, cases, default_protocol
 from .published import published
 from .results import RESULTS, RUN_SCHEMA, run_filename, write_json
@@ -50,6 +50,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--eta", type=fraction, default=0.0, help="dirac's fresh noise per step, 0 (DDIM, default) .. 1 (DDPM)")
     p.add_argument("--detail-sigma", type=detail_sigma, help="dirac's detail scale above realism 0 in pixels "
                    "(default: the weights' setting; 0 = the steps' whole output)")
+    p.add_argument("--ensemble", type=ensembles, default=[1], help="dirac's self-ensemble views, each a method of its "
+                   "own: 1 (default), 2, 4, 8, or several (e.g. 1,8, compared in one run)")
     p.add_argument("--methods", type=methods, default=",".join(DEFAULT_METHODS),
                    help=f"comma-separated, from {', '.join(DEFAULT_METHODS)} (default all)")
     p.add_argument("--weights", type=Path, help="dirac weights folder (default $DIRAC_WEIGHTS/<codec>, else dirac/weights/<codec>)")
@@ -98,7 +100,7 @@ class Run:
         self.device = args.device or default_device()
         self.peers, self.skipped = peer_registry.make_many(
             args.methods, args.codec, weights=args.weights, realism=args.realism, steps=args.steps,
-            seed=args.seed, eta=args.eta, detail_sigma=args.detail_sigma, device=self.device, dncnn3_weights=args.dncnn3_weights)
+            seed=args.seed, eta=args.eta, detail_sigma=args.detail_sigma, ensemble=args.ensemble, device=self.device, dncnn3_weights=args.dncnn3_weights)
         for name, reason in self.skipped.items():
             print(f"benchmarks: {reason}", file=sys.stderr)
         if not self.peers:
@@ -116,7 +118,7 @@ class Run:
         n = min(a.limit or len(self.dataset.images), len(self.dataset.images))
         return {
             "tag": a.tag, "rates": self.rates, "realism": a.realism, "steps": a.steps, "seed": a.seed, "eta": a.eta,
-            "detail_sigma": a.detail_sigma,
+            "detail_sigma": a.detail_sigma, "ensemble": a.ensemble,
             "methods": [p.name for p in self.peers], "images": n, "dataset_path": str(self.dataset.path),
             "crop": a.crop, "quick": a.quick, "perceptual": not a.no_perceptual, "device": self.device,
             "fid_protocol": "FID/256: non-overlapping 256x256 crops plus the grid shifted by 128",

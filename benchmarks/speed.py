@@ -1,12 +1,13 @@
 """Speed table: median seconds per Kodak image and per megapixel, FLOPs per pixel and peak memory,
 for each dial setting (fp32 and bf16 inference) and each peer, colour and grey (the grey JPEG
-protocol), with ratios to DnCNN-3 on the same input measured in the same run; a 24-megapixel
-dirac case that shows tiling keeps memory bounded; training steps per second in fp32 and bf16;
-and what bf16 inference costs in PSNR on LIVE1 grey QF 10.
+protocol), realism 0 with each self-ensemble size (bf16), with ratios to DnCNN-3 on the same
+input measured in the same run; a 24-megapixel dirac case that shows tiling keeps memory
+bounded; training steps per second in fp32 and bf16; and what bf16 inference costs in PSNR on
+LIVE1 grey QF 10.
 
     python -m benchmarks.speed                       # writes benchmarks/results/speed.json
     python -m benchmarks.speed --quick               # smoke run: 256px crop, 1 run, no 24 MP case
-    (any other --image, --crop, --runs, --big-megapixels, --methods, --realism, --steps or --quality:
+    (any other --image, --crop, --runs, --big-megapixels, --methods, --realism, --ensemble, --steps or --quality:
     written as speed-partial.json)
 
 Every setting runs in its own subprocess (same interpreter, same thread settings), so peak
@@ -28,7 +29,7 @@ from base_codecs import DiracError
 from . import peers as peer_registry
 from .command import run_command
 from .environment import describe
-from .options import integer, jpeg_quality, methods, realism
+from .options import ensembles, integer, jpeg_quality, methods, realism
 from .results import NARROWED, RESULTS, SPEED_FILE, SPEED_SCHEMA, write_json
 from .shared import shared_root
 from .timing import count_flops, current_rss_bytes, jpeg_case, median_seconds, peak_rss_bytes, scaled_size
@@ -44,7 +45,8 @@ PRECISION_CASE = ("live1", "grey", 10)  # where bf16 inference must cost at most
 
 def _settings(args: argparse.Namespace) -> List[dict]:
     """One entry per measured setting: dirac once per realism and precision, the grey protocol
-    for DnCNN-3 and dirac's realism 0, dirac at 24 MP and its training step, each per precision."""
+    for DnCNN-3 and dirac's realism 0, dirac at 24 MP and its training step, each per precision;
+    realism 0 in bf16 once per self-ensemble size (colour, and grey where grey is measured)."""
     from dirac.core.sampler import PRECISIONS  # here, not at the top: in a child, torch would inflate the baseline RSS
 
     specs = []
@@ -56,6 +58,9 @@ def _settings(args: argparse.Namespace) -> List[dict]:
     if args.grey:
         specs += [{"method": "dncnn3", "grey": True}] if "dncnn3" in args.methods else []
         specs += [{"method": "dirac", "realism": 0.0, "precision": p, "grey": True} for p in PRECISIONS if "dirac" in args.methods]
+    if "dirac" in args.methods:
+        specs += [{"method": "dirac", "realism": 0.0, "precision": "bf16", "ensemble": e, **grey}
+                  for grey in ({}, {"grey": True})[: 1 + args.grey] for e in args.ensemble if e > 1]
     if "dirac" in args.methods and args.train_runs:
         specs += [{"method": "training", "precision": p} for p in PRECISIONS]
     if "dirac" in args.methods and args.big_megapixels:
@@ -134,7 +139,7 @@ def measure_child(spec: dict, args: argparse.Namespace) -> dict:
     else:
         peer = peer_registry.make(spec["method"], "jpeg", realism=[spec.get("realism", 0.0)], steps=args.steps,
                                   seed=0, weights=args.weights, dncnn3_weights=args.dncnn3_weights,
-                                  precision=spec.get("precision", "fp32"))[0]
+                                  precision=spec.get("precision", "fp32"), ensemble=[spec.get("ensemble", 1)])[0]
         name, info, external = peer.name, peer.info(), peer.external_tool
         call = lambda: peer.enhance(case.decoded, case.native_rate, case.bitstream)  # noqa: E731
     rss_before = current_rss_bytes()
@@ -203,7 +208,7 @@ def measure_all(args: argparse.Namespace, argv: List[str]) -> Path:
     return write_json(args.out / SPEED_FILE.replace(".json", f"{ending}.json"), document)
 
 
-TABLE_CASE = ("image", "crop", "runs", "big_megapixels", "methods", "realism", "steps", "quality", "grey", "train_runs",
+TABLE_CASE = ("image", "crop", "runs", "big_megapixels", "methods", "realism", "ensemble", "steps", "quality", "grey", "train_runs",
               "precision_check")  # what the table measures
 
 
@@ -214,6 +219,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--runs", type=integer, default=5, help="timed runs after one warm-up (default 5)")
     p.add_argument("--realism", type=realism, default=[0.0, 0.25, 0.5, 1.0])
     p.add_argument("--steps", type=integer, default=20)
+    p.add_argument("--ensemble", type=ensembles, default=[2, 8], help="dirac's self-ensemble sizes timed at realism 0 "
+                   "(bf16; default 2,8; 1: none)")
     p.add_argument("--methods", type=methods, default="base,dncnn3,jpegqs,dirac")
     p.add_argument("--weights", type=Path, help="dirac weights folder (default $DIRAC_WEIGHTS/jpeg, else dirac/weights/jpeg)")
     p.add_argument("--dncnn3-weights", type=Path)

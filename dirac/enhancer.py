@@ -92,6 +92,7 @@ class Enhancer:
         detail_sigma: Optional[float] = None,
         precision: str = "auto",
         noise: Optional[torch.Tensor] = None,
+        ensemble: int = 1,
     ) -> ImageInput:
         """Enhance ``image`` (the base decode) coded at native ``rate`` (e.g. JPEG quality).
 
@@ -108,6 +109,8 @@ class Enhancer:
         device runs it natively, which costs under 0.001 dB (benchmarks/README.md), else fp32.
         ``noise`` (3xHxW, or Bx3xHxW for a batch, standard normal; None: drawn from ``seed``) is the
         sampling's first noise draw: a video's frames pass noise carried along their motion.
+        ``ensemble`` (1, 2, 4 or 8) averages each network call over as many mirror views of the
+        picture: 2 adds about 0.02 dB at realism 0 for twice the time, 8 about 0.05 dB for 8 times.
         """
         check_seed(seed)
         latent = None
@@ -126,7 +129,7 @@ class Enhancer:
                 self.pipeline(
                     batch.to(self.device), rate, realism=realism, steps=steps, eta=eta, generator=generator,
                     tile=tile, overlap=overlap, progress=progress, detail_sigma=detail_sigma, precision=precision,
-                    noise=noise, latent=latent,
+                    noise=noise, latent=latent, ensemble=ensemble,
                 )
             )
         return result.clone() if isinstance(result, torch.Tensor) else result  # a normal tensor again

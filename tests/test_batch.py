@@ -82,7 +82,8 @@ def test_a_video_that_fails_part_way_takes_back_its_frames(tmp_path, smooth_rgb,
                                                     ("--steps", "0", "steps must be at least 1"),
                                                     ("--eta", "2", "eta must be in [0, 1]"),
                                                     ("--detail-sigma", "nan", "detail_sigma must be 0 (the steps' whole output) or in [0.5, 64]"),
-                                                    ("--tile", "100", "tile must be a multiple of 16")])
+                                                    ("--tile", "100", "tile must be a multiple of 16"),
+                                                    ("--ensemble", "3", "ensemble must be one of 1, 2, 4, 8 views")])
 def test_batch_bad_dial_is_one_usage_error_before_any_file(tmp_path, jpeg_dir, tiny_weights, capsys, option, value, message):
     out = tmp_path / "out"
     out.mkdir()
@@ -92,14 +93,15 @@ def test_batch_bad_dial_is_one_usage_error_before_any_file(tmp_path, jpeg_dir, t
     assert not any(out.iterdir())
 
 
-def test_batch_passes_eta_tile_and_detail_sigma(tmp_path, jpeg_dir, tiny_enhancer, tiny_weights):
+def test_batch_passes_eta_tile_detail_sigma_and_ensemble(tmp_path, jpeg_dir, tiny_enhancer, tiny_weights):
     out = tmp_path / "out"
     out.mkdir()
     args = ["batch", str(jpeg_dir / "im1.jpg"), "-o", str(out), "--weights", str(tiny_weights), "--realism", "1",
-            "--steps", "3", "--seed", "2", "--eta", "1", "--tile", "64", "--detail-sigma", "2"]
+            "--steps", "3", "--seed", "2", "--eta", "1", "--tile", "64", "--detail-sigma", "2", "--ensemble", "2"]
     assert main(args) == 0
     decoded = tiny_enhancer.decode((jpeg_dir / "im1.jpg").read_bytes())
-    expected = tiny_enhancer.enhance(decoded.image, decoded.rate.value, realism=1, steps=3, seed=2, eta=1, tile=64, detail_sigma=2)
+    expected = tiny_enhancer.enhance(decoded.image, decoded.rate.value, realism=1, steps=3, seed=2, eta=1, tile=64, detail_sigma=2,
+                                     ensemble=2)
     default = tiny_enhancer.enhance(decoded.image, decoded.rate.value, realism=1, steps=3, seed=2)
     written = np.asarray(Image.open(out / "im1.png"))
     assert np.array_equal(written, expected) and not np.array_equal(written, default)

