@@ -38,7 +38,7 @@ def add_enhance_arguments(p: argparse.ArgumentParser, seed_help: str, seed_defau
     p.add_argument("--detail-sigma", type=float, default=None, help="above realism 0, the steps add their detail finer than this many pixels (0.5 .. 64) to the realism-0 output (default: the weights' setting: JPEG 1, VVC 0.75, HEVC 0.5; 0 = the steps' whole output)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
     p.add_argument("--ensemble", type=int, default=1, help="average each network call over this many mirror views of "
-                   "the picture: 1 (default), 2, 4 or 8; more fidelity (2: about +0.02 dB, 8: +0.05 dB) for one call per view")
+                   "the picture: 1 (default), 2, 4 or 8; more fidelity (at realism 0, 2: +0.02-0.04 dB, 8: +0.04-0.09 dB) for one call per view")
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels, a multiple of 16 above the 32-pixel overlap (default: the enhancer's, 768); bounds memory")
 
 
