@@ -206,7 +206,7 @@ class DiracPipeline(DiffusionPipeline):
         return list(latent[:, :, : size[0], : size[1]].float().to(images.device).split(1))
 
     def _enhance_one(self, image, rate, tile, overlap, tick, options, precision, noise=None, latent=None,
-                     views=1) -> torch.Tensor:
+                     ensemble=1) -> torch.Tensor:
         """One image. Full-size float tensors are few (the input, one accumulator, one output):
         tiles are cut, padded to the network stride and scaled one at a time."""
         codec = self.model.config.codec
@@ -231,7 +231,7 @@ class DiracPipeline(DiffusionPipeline):
         def denoise(z_t: torch.Tensor, t: int) -> torch.Tensor:
             t_t = torch.tensor([t], device=x.device)
             return self_ensemble(lambda z, xv: apply_tiled(lambda zt, xt, at: network(zt, xt, t_t, at), z, xv, tile, overlap),
-                                 z_t, x, views)
+                                 z_t, x, ensemble)
 
         if noise is not None and padded[2:] != (height, width):  # the padding's noise is drawn
             full = randn_tensor(padded, generator=options["generator"], device=x.device)
